@@ -1,0 +1,30 @@
+# `make up` and `make test` work on a fresh machine: each runs setup first.
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: setup controlplane up down test lint bench
+
+setup:
+	@bash scripts/setup.sh
+
+controlplane: setup
+	$(PY) manage.py localcluster build
+
+up: controlplane
+	$(PY) manage.py localcluster up
+	$(VENV)/bin/uvicorn labapp.asgi:application --host $(HOST) --port $(PORT)
+
+down: setup
+	$(PY) manage.py localcluster down
+
+test: controlplane
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+bench: controlplane
+	$(PY) bench/localcluster_boot.py

@@ -1,0 +1,78 @@
+"""The one way the app reaches a Kubernetes API server.
+
+Clients are built lazily from a kubeconfig path and kept per path, so tests
+can point the app at their own cluster and a worker reuses its connections.
+Callers get plain dataclasses back, never raw API dicts.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
+
+_lock = threading.Lock()
+
+
+class ClusterUnreachable(RuntimeError):
+    """The API server could not be reached or refused the admin identity."""
+
+
+@functools.lru_cache(maxsize=32)
+def _client_for(kubeconfig: str) -> k8s.ApiClient:
+    configuration = k8s.Configuration()
+    k8s_config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    # Fail fast: a check that hangs is worse than one that says "unreachable".
+    configuration.retries = 1
+    return k8s.ApiClient(configuration)
+
+
+def api_client(kubeconfig: Path | str) -> k8s.ApiClient:
+    path = str(kubeconfig)
+    if not Path(path).is_file():
+        raise ClusterUnreachable(f"kubeconfig {path} does not exist")
+    with _lock:
+        return _client_for(path)
+
+
+def forget_client(kubeconfig: Path | str) -> None:
+    """Drop cached clients, e.g. after a cluster's port or certificates change."""
+    with _lock:
+        _client_for.cache_clear()
+
+
+@dataclass(frozen=True)
+class ClusterSummary:
+    server: str
+    version: str
+    namespaces: list[str]
+    nodes: list[str]
+
+
+def cluster_summary(kubeconfig: Path | str) -> ClusterSummary:
+    api = api_client(kubeconfig)
+    try:
+        version = k8s.VersionApi(api).get_code(_request_timeout=5)
+        core = k8s.CoreV1Api(api)
+        namespaces = core.list_namespace(_request_timeout=5)
+        nodes = core.list_node(_request_timeout=5)
+    except (ApiException, HTTPError, OSError) as exc:
+        raise ClusterUnreachable(f"{api.configuration.host}: {_reason(exc)}") from exc
+    return ClusterSummary(
+        server=api.configuration.host,
+        version=version.git_version,
+        namespaces=sorted(ns.metadata.name for ns in namespaces.items),
+        nodes=sorted(node.metadata.name for node in nodes.items),
+    )
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ApiException):
+        return f"HTTP {exc.status} {exc.reason}"
+    return str(exc) or type(exc).__name__

@@ -1,0 +1,147 @@
+"""Start, find and stop the control-plane processes, by pid.
+
+A pid file alone is not proof: pids are reused. A process counts as ours
+only while its command line starts with the binary we launched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+# Popen handles of children this process started, so they can be reaped and
+# never linger as zombies that look alive to /proc.
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # Go listeners set SO_REUSEADDR, so a port in TIME_WAIT is usable to them.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def pick_ports(wanted: dict[str, int], keep: set[str]) -> dict[str, int]:
+    """Each key gets its wanted port if free (or kept), else a free ephemeral one.
+
+    Chosen sockets stay bound until all are picked, so two keys can never
+    receive the same ephemeral port.
+    """
+    chosen: dict[str, int] = {}
+    held: list[socket.socket] = []
+    try:
+        for key, port in wanted.items():
+            if key in keep or (port not in chosen.values() and port_is_free(port)):
+                chosen[key] = port
+                continue
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind(("127.0.0.1", 0))
+            held.append(sock)
+            chosen[key] = sock.getsockname()[1]
+    finally:
+        for sock in held:
+            sock.close()
+    return chosen
+
+
+def spawn(argv: list[str], *, log_path: Path, pid_path: Path, cwd: Path,
+          env: dict[str, str]) -> int:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    pid_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        log.write(f"\n--- started {time.strftime('%Y-%m-%dT%H:%M:%S')} ---\n".encode())
+        log.flush()
+        # A new session: the process outlives `manage.py localcluster up`
+        # and a Ctrl-C in that terminal does not reach it.
+        child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+                                 stderr=subprocess.STDOUT, cwd=cwd, env=env,
+                                 start_new_session=True)
+    _children[child.pid] = child
+    pid_path.write_text(str(child.pid))
+    return child.pid
+
+
+def read_pid(pid_path: Path) -> int | None:
+    try:
+        return int(pid_path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def is_running(pid: int, binary: Path) -> bool:
+    child = _children.get(pid)
+    if child is not None and child.poll() is not None:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X") and argv0 == os.fsencode(binary)
+
+
+def stop(pid: int, binary: Path, timeout: float = 15.0) -> None:
+    if not is_running(pid, binary):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not is_running(pid, binary):
+            break
+        time.sleep(0.1)
+    else:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        while is_running(pid, binary):
+            time.sleep(0.05)
+    child = _children.pop(pid, None)
+    if child is not None:
+        child.wait()
+
+
+def rss_mib(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def http_ok(url: str, context: ssl.SSLContext | None = None, timeout: float = 2.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout, context=context) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError, ssl.SSLError):
+        return False
+
+
+def pids_mentioning(text: str) -> list[int]:
+    """Live processes whose command line contains `text` (for leak checks)."""
+    needle = os.fsencode(text)
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if needle in (entry / "cmdline").read_bytes():
+                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                if state not in ("Z", "X"):
+                    found.append(int(entry.name))
+        except (OSError, IndexError):
+            continue
+    return found

@@ -1,0 +1,48 @@
+"""`manage.py localcluster up|down|status|kubeconfig|build [--name NAME]`."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from labapp.clusters.config import local_cluster
+from labapp.clusters.localcluster import LocalClusterError
+
+
+class Command(BaseCommand):
+    help = "Run a real local Kubernetes control plane (etcd, apiserver, KCM, scheduler, KWOK)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("action", choices=["up", "down", "status", "kubeconfig", "build"])
+        parser.add_argument("--name", default=None,
+                            help="cluster name (default: LABAPP_LOCALCLUSTER_NAME or 'default')")
+
+    def handle(self, *args: object, action: str, name: str | None, **options: object) -> None:
+        try:
+            cluster = local_cluster(name)
+            if action == "up":
+                cluster.up(progress=self._say)
+            elif action == "down":
+                cluster.down(progress=self._say)
+            elif action == "build":
+                binaries = cluster.toolchain.ensure(progress=self._say)
+                self._say(f"Kubernetes {binaries.kube_version} binaries: {binaries.directory}")
+            elif action == "kubeconfig":
+                self.stdout.write(str(cluster.kubeconfig_path))
+            else:
+                self._status(cluster)
+        except LocalClusterError as exc:
+            raise CommandError(str(exc)) from exc
+
+    def _say(self, message: str) -> None:
+        self.stderr.write(f"[localcluster] {message}")
+
+    def _status(self, cluster) -> None:
+        rows = cluster.status()
+        self.stdout.write(f"{'COMPONENT':<25}{'PID':>8}{'PORT':>7}  {'STATE':<9}{'RSS MiB':>8}")
+        for row in rows:
+            state = "healthy" if row.healthy else ("unhealthy" if row.running else "down")
+            rss = f"{row.rss_mib:.0f}" if row.rss_mib else "-"
+            self.stdout.write(f"{row.name:<25}{row.pid or '-':>8}{row.port or '-':>7}  "
+                              f"{state:<9}{rss:>8}")
+        if not all(row.healthy for row in rows):
+            raise CommandError(f"cluster {cluster.name!r} is not fully up")
