@@ -88,3 +88,6 @@ LOCALCLUSTER_CACHE = Path(
     env_str("LABAPP_LOCALCLUSTER_CACHE", str(Path.home() / ".cache" / "labapp" / "localcluster"))
 )
 KUBECONFIG = env_str("LABAPP_KUBECONFIG", "")
+
+# Under uvicorn in development there is no collectstatic step: serve from the finders.
+WHITENOISE_USE_FINDERS = DEBUG

@@ -33,3 +33,4 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 "$VENV/bin/python" manage.py migrate --noinput -v 0
+"$VENV/bin/python" manage.py collectstatic --noinput -v 0

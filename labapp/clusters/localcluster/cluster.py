@@ -112,13 +112,11 @@ class LocalCluster:
         self._ports_path.write_text(json.dumps(ports, indent=2))
         self._write_kubeconfig(ports["kube-apiserver"])
 
-        restarted: set[str] = set()
         for component in COMPONENTS:
             pid = self._running_pid(component, binaries)
-            upstream_moved = any(key in moved for key in component.uses) or any(
-                other.name in restarted and set(other.owns) & set(component.uses)
-                for other in COMPONENTS
-            )
+            # A restarted upstream on the same port is fine: clients reconnect.
+            # One that moved to a new port needs its dependents restarted.
+            upstream_moved = any(key in moved for key in component.uses)
             if pid and not upstream_moved and self._healthy(component, ports):
                 progress(f"{component.name} is already running (pid {pid})")
                 continue
@@ -126,7 +124,6 @@ class LocalCluster:
                 progress(f"restarting {component.name} (pid {pid})")
                 processes.stop(pid, binaries.path(component.name))
             self._start(component, binaries, ports, progress)
-            restarted.add(component.name)
         self._bootstrap(progress)
         progress(f"cluster {self.name!r} is ready: KUBECONFIG={self.kubeconfig_path}")
 
