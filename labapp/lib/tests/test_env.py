@@ -27,7 +27,7 @@ def test_secrets_can_come_from_a_file(tmp_path):
 
 
 def test_a_secret_file_that_cannot_be_read_is_named(tmp_path):
-    with pytest.raises(ImproperlyConfigured, match="KEY_FILE=.*cannot be read"):
+    with pytest.raises(ImproperlyConfigured, match=r"KEY_FILE=.*cannot be read"):
         env_str("KEY", "default", {"KEY_FILE": str(tmp_path / "missing")})
 
 
@@ -37,5 +37,6 @@ def test_value_and_file_together_are_ambiguous(tmp_path):
 
 
 def test_lists_split_on_commas():
-    assert env_list("HOSTS", ["x"], {"HOSTS": "a.example, b.example,"}) == ["a.example", "b.example"]
+    hosts = env_list("HOSTS", ["x"], {"HOSTS": "a.example, b.example,"})
+    assert hosts == ["a.example", "b.example"]
     assert env_list("HOSTS", ["x"], {}) == ["x"]
