@@ -32,5 +32,6 @@ if [ ! -f "$stamp" ]; then
   rm -f "$VENV"/.installed-*
   touch "$stamp"
 fi
+mkdir -p "${LABAPP_VAR_DIR:-var}"
 "$VENV/bin/python" manage.py migrate --noinput -v 0
 "$VENV/bin/python" manage.py collectstatic --noinput -v 0

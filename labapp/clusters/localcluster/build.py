@@ -1,4 +1,4 @@
-"""Build the control-plane binaries from the Go modules in `localcluster/`.
+"""Build the control-plane binaries (and yq) from the Go modules in `localcluster/`.
 
 The output lands in a cache directory keyed by a hash of the pins (every
 go.mod and go.sum, plus the link flags), so a second `up` never rebuilds and
@@ -34,6 +34,8 @@ PROGRAMS: dict[str, list[tuple[str, str]]] = {
     ],
     "etcd": [("etcd", "go.etcd.io/etcd/server/v3")],
     "kwok": [("kwok", "sigs.k8s.io/kwok/cmd/kwok")],
+    # Not part of the control plane: the yq (v4) learners pipe kubectl into.
+    "yq": [("yq", "github.com/mikefarah/yq/v4")],
 }
 
 # KWOK's own stage files, joined into the one config kwok reads. Pods get
