@@ -1,0 +1,93 @@
+"""Read any Kubernetes object as a plain dict, for checks (admin credentials).
+
+Uses the dynamic client, so a lab can check any kind the server knows,
+custom resources included. Discovery runs once per kubeconfig.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+from kubernetes.dynamic import DynamicClient
+from kubernetes.dynamic.exceptions import ResourceNotFoundError
+from urllib3.exceptions import HTTPError
+
+from labapp.clusters.client import ClusterUnreachable, api_client
+
+REQUEST_TIMEOUT = 5
+
+
+class UnknownKind(LookupError):
+    """The API server serves no such kind: the lab is wrong, not the learner."""
+
+
+@dataclass(frozen=True)
+class KubeObject:
+    kind: str
+    name: str
+    namespace: str | None
+    body: dict[str, Any]
+
+
+@functools.lru_cache(maxsize=32)
+def _dynamic(kubeconfig: str) -> DynamicClient:
+    return DynamicClient(api_client(kubeconfig))
+
+
+def _resource(kubeconfig: Path | str, api_version: str, kind: str):
+    try:
+        return _dynamic(str(kubeconfig)).resources.get(api_version=api_version, kind=kind)
+    except ResourceNotFoundError as exc:
+        raise UnknownKind(f"the API server has no kind {kind} in {api_version}") from exc
+    except (ApiException, HTTPError, OSError) as exc:
+        _dynamic.cache_clear()  # rediscover next time; the server may come back
+        raise ClusterUnreachable(_reason(exc)) from exc
+
+
+def get_object(kubeconfig: Path | str, *, api_version: str, kind: str, name: str,
+               namespace: str | None) -> KubeObject | None:
+    resource = _resource(kubeconfig, api_version, kind)
+    try:
+        found = resource.get(name=name, namespace=namespace if resource.namespaced else None,
+                             _request_timeout=REQUEST_TIMEOUT)
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise ClusterUnreachable(_reason(exc)) from exc
+    except (HTTPError, OSError) as exc:
+        raise ClusterUnreachable(_reason(exc)) from exc
+    return _wrap(found.to_dict(), kind)
+
+
+def list_objects(kubeconfig: Path | str, *, api_version: str, kind: str, namespace: str | None,
+                 label_selector: str | None) -> list[KubeObject]:
+    resource = _resource(kubeconfig, api_version, kind)
+    try:
+        found = resource.get(namespace=namespace if resource.namespaced else None,
+                             label_selector=label_selector or None,
+                             _request_timeout=REQUEST_TIMEOUT)
+    except ApiException as exc:
+        if exc.status == 404:  # the namespace itself is gone
+            return []
+        raise ClusterUnreachable(_reason(exc)) from exc
+    except (HTTPError, OSError) as exc:
+        raise ClusterUnreachable(_reason(exc)) from exc
+    # Items of a list response carry no kind of their own.
+    return sorted((_wrap(item, kind) for item in found.to_dict().get("items", [])),
+                  key=lambda obj: obj.name)
+
+
+def _wrap(body: dict[str, Any], kind: str) -> KubeObject:
+    meta = body.get("metadata", {})
+    return KubeObject(kind=kind, name=meta.get("name", ""),
+                      namespace=meta.get("namespace"), body=body)
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ApiException):
+        return f"the API server answered HTTP {exc.status} {exc.reason}"
+    return f"the API server could not be reached ({type(exc).__name__}: {exc})"
