@@ -79,6 +79,7 @@ def main() -> None:
     print(f"{'boot-to-ready (median of ' + str(args.boots) + ')':<34}{'seconds':>10}")
     print(f"{'  fresh cluster':<34}{figures['fresh_boot_to_ready_s_median']:>10.2f}")
     restart = figures["restart_boot_to_ready_s_median"]
+    restart = figures["restart_boot_to_ready_s_median"]
     print(f"{'  restart of the same cluster':<34}{restart:>10.2f}")
     ratio = figures["fresh_boot_to_ready_s_median"] / figures["restart_boot_to_ready_s_median"]
     print(f"{'  fresh / restart':<34}{ratio:>10.2f}x")
