@@ -24,6 +24,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "labapp.clusters",
+    "labapp.catalog",
 ]
 
 MIDDLEWARE = [
@@ -88,6 +89,8 @@ LOCALCLUSTER_CACHE = Path(
     env_str("LABAPP_LOCALCLUSTER_CACHE", str(Path.home() / ".cache" / "labapp" / "localcluster"))
 )
 KUBECONFIG = env_str("LABAPP_KUBECONFIG", "")
+
+LAB_STEPS_DIR = Path(env_str("LABAPP_LAB_STEPS_DIR", str(BASE_DIR / "lab_steps")))
 
 # Under uvicorn in development there is no collectstatic step: serve from the finders.
 WHITENOISE_USE_FINDERS = DEBUG

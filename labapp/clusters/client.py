@@ -76,3 +76,24 @@ def _reason(exc: Exception) -> str:
     if isinstance(exc, ApiException):
         return f"HTTP {exc.status} {exc.reason}"
     return str(exc) or type(exc).__name__
+
+
+def nodes_are_simulated(kubeconfig: Path | str) -> bool:
+    """True when every node is a KWOK node, so no container really runs."""
+    try:
+        nodes = k8s.CoreV1Api(api_client(kubeconfig)).list_node(_request_timeout=5).items
+    except (ApiException, HTTPError, OSError) as exc:
+        raise ClusterUnreachable(_reason(exc)) from exc
+    return bool(nodes) and all(
+        (node.metadata.annotations or {}).get("kwok.x-k8s.io/node") == "fake" for node in nodes
+    )
+
+
+def delete_namespaces(kubeconfig: Path | str, names: list[str]) -> None:
+    core = k8s.CoreV1Api(api_client(kubeconfig))
+    for name in names:
+        try:
+            core.delete_namespace(name, _request_timeout=10)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise ClusterUnreachable(_reason(exc)) from exc

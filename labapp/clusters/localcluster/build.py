@@ -164,6 +164,7 @@ class Toolchain:
 
     def _build(self, go: str, progress: Progress) -> Binaries:
         staging = Path(tempfile.mkdtemp(prefix="build-", dir=self.cache_dir))
+        staging.chmod(0o755)  # mkdtemp makes it private; workers may run as another user
         env = {**os.environ, "CGO_ENABLED": "0"}
         timings: dict[str, float] = {}
         try:

@@ -112,6 +112,22 @@ class LocalCluster:
         self._ports_path.write_text(json.dumps(ports, indent=2))
         self._write_kubeconfig(ports["kube-apiserver"])
 
+        started: list[str] = []
+        try:
+            self._start_missing(binaries, ports, moved, started, progress)
+            self._bootstrap(progress)
+        except BaseException:
+            # Leave nothing half-started behind: stop what this call started.
+            for name in reversed(started):
+                pid = processes.read_pid(self._pid_path(name))
+                if pid:
+                    processes.stop(pid, binaries.path(name))
+                self._pid_path(name).unlink(missing_ok=True)
+            raise
+        progress(f"cluster {self.name!r} is ready: KUBECONFIG={self.kubeconfig_path}")
+
+    def _start_missing(self, binaries: Binaries, ports: dict[str, int], moved: set[str],
+                       started: list[str], progress: Progress) -> None:
         for component in COMPONENTS:
             pid = self._running_pid(component, binaries)
             # A restarted upstream on the same port is fine: clients reconnect.
@@ -123,9 +139,8 @@ class LocalCluster:
             if pid:
                 progress(f"restarting {component.name} (pid {pid})")
                 processes.stop(pid, binaries.path(component.name))
+            started.append(component.name)
             self._start(component, binaries, ports, progress)
-        self._bootstrap(progress)
-        progress(f"cluster {self.name!r} is ready: KUBECONFIG={self.kubeconfig_path}")
 
     def down(self, progress: Progress = print) -> None:
         binaries = self.toolchain.cached()

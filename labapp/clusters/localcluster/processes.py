@@ -82,8 +82,10 @@ def read_pid(pid_path: Path) -> int | None:
 
 def is_running(pid: int, binary: Path) -> bool:
     child = _children.get(pid)
-    if child is not None and child.poll() is not None:
-        return False
+    if child is not None:
+        # Reap it if it exited, so it does not linger as a zombie. The answer
+        # comes from /proc: poll() reports "exited" on ECHILD, which is not proof.
+        child.poll()
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
         argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0]
@@ -145,3 +147,4 @@ def pids_mentioning(text: str) -> list[int]:
         except (OSError, IndexError):
             continue
     return found
+

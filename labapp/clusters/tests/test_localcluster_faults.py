@@ -7,6 +7,7 @@ ports are held, so they also prove two clusters run side by side.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import socket
@@ -21,7 +22,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from labapp.clusters.localcluster import LocalCluster, Toolchain
+from labapp.clusters.localcluster import ClusterError, LocalCluster, Toolchain
 from labapp.clusters.localcluster.cluster import DEFAULT_PORTS
 from labapp.clusters.localcluster.processes import pids_mentioning
 from tests.fixtures.cluster import make_kubectl
@@ -151,7 +152,31 @@ def test_a_reused_pid_is_never_taken_for_ours(tmp_path: Path, toolchain: Toolcha
 
 
 def test_invalid_cluster_name_is_refused(tmp_path: Path, toolchain: Toolchain) -> None:
-    from labapp.clusters.localcluster import ClusterError
-
     with pytest.raises(ClusterError, match="not valid"):
         LocalCluster("../etc", home=tmp_path, toolchain=toolchain)
+
+
+class _BrokenKwokToolchain(Toolchain):
+    """The real binaries, but a kwok config kwok refuses (kwok exits at start)."""
+
+    def __init__(self, real: Toolchain, bad_config: Path) -> None:
+        super().__init__(real.cache_dir)
+        self._bad_config = bad_config
+
+    def cached(self):
+        binaries = super().cached()
+        return binaries and dataclasses.replace(binaries, kwok_config=self._bad_config)
+
+    def ensure(self, progress=print):
+        return self.cached()
+
+
+def test_a_failed_up_names_the_component_and_leaves_nothing_running(
+        tmp_path: Path, toolchain: Toolchain) -> None:
+    bad = tmp_path / "kwok.yaml"
+    bad.write_text("this: is not a stage\n")
+    cluster = LocalCluster("broken", home=tmp_path / "clusters",
+                           toolchain=_BrokenKwokToolchain(toolchain, bad))
+    with pytest.raises(ClusterError, match=r"kwok (exited during start-up|did not become)"):
+        cluster.up(progress=lambda message: None)
+    assert pids_mentioning(str(cluster.workdir)) == []

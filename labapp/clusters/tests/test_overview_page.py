@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import pytest
-import yaml
+
+from tests.fixtures.cluster import write_unreachable_kubeconfig
 
 pytestmark = pytest.mark.django_db
 
@@ -28,14 +29,7 @@ def test_htmx_refresh_returns_only_the_fragment(client, settings, local_cluster)
 
 
 def test_unreachable_cluster_is_named_not_hidden(client, settings, tmp_path, unused_tcp_port):
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "gone",
-        "clusters": [{"name": "gone", "cluster": {
-            "server": f"https://127.0.0.1:{unused_tcp_port}", "insecure-skip-tls-verify": True}}],
-        "users": [{"name": "u", "user": {"token": "x"}}],
-        "contexts": [{"name": "gone", "context": {"cluster": "gone", "user": "u"}}],
-    }))
+    kubeconfig = write_unreachable_kubeconfig(tmp_path / "kubeconfig", unused_tcp_port)
     settings.KUBECONFIG = str(kubeconfig)
     response = client.get("/")
     assert response.status_code == 503

@@ -1,0 +1,185 @@
+"""Rehearse a lab against a fresh sandbox: every check must fail before its
+step and pass after it. A check that passes before the learner has done
+anything proves nothing; one that errors is broken.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from labapp.catalog.spec import CommandSpec, LabSpec
+from labapp.catalog.templating import render
+from labapp.catalog.workspace import render_workspace
+from labapp.checks.evaluate import evaluate_checks
+from labapp.checks.kinds import CheckContext
+from labapp.checks.outcome import Outcome, Status
+from labapp.clusters.client import delete_namespaces, nodes_are_simulated
+from labapp.runner.execute import RunResult, ToolPaths, execute
+from labapp.runner.shell import CommandRefused, parse_command
+
+SUFFIX_ALPHABET = string.ascii_lowercase + string.digits
+
+
+@dataclass
+class CheckRow:
+    title: str
+    before: Outcome
+    after: Outcome | None = None
+
+    @property
+    def violation(self) -> str | None:
+        if self.before.status is Status.ERROR:
+            return f"errored before the step: {self.before.detail}"
+        if self.after is None:
+            return None
+        if self.after.status is Status.ERROR:
+            return f"errored after the step: {self.after.detail}"
+        if self.after.status is Status.FAIL:
+            return f"failed after the step: {self.after.message()}"
+        return None
+
+
+@dataclass
+class StepReport:
+    step_id: str
+    title: str
+    rows: list[CheckRow] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and not any(row.violation for row in self.rows)
+
+
+@dataclass
+class LabReport:
+    lab_id: str
+    namespaces: dict[str, str]
+    setup_problems: list[str] = field(default_factory=list)
+    steps: list[StepReport] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.setup_problems and all(step.ok for step in self.steps)
+
+
+@dataclass(frozen=True)
+class RehearsalSandbox:
+    """Physical namespaces and a workspace for one rehearsal (admin credentials)."""
+
+    namespaces: dict[str, str]
+    workspace: Path
+    kubeconfig: Path
+
+
+@contextmanager
+def rehearsal_sandbox(lab: LabSpec, kubeconfig: Path) -> Iterator[RehearsalSandbox]:
+    suffix = "".join(secrets.choice(SUFFIX_ALPHABET) for _ in range(5))
+    namespaces = {name: f"{name}-{suffix}" for name in lab.namespaces}
+    with tempfile.TemporaryDirectory(prefix=f"rehearse-{lab.id}-") as workspace:
+        render_workspace(lab, namespaces, Path(workspace))
+        try:
+            yield RehearsalSandbox(namespaces, Path(workspace), kubeconfig)
+        finally:
+            delete_namespaces(kubeconfig, list(namespaces.values()))
+
+
+Say = Callable[[str], None]
+
+
+def rehearse_lab(lab: LabSpec, *, kubeconfig: Path, tools: ToolPaths,
+                 say: Say = print) -> LabReport:
+    simulated = nodes_are_simulated(kubeconfig)
+    with rehearsal_sandbox(lab, kubeconfig) as sandbox:
+        report = LabReport(lab.id, sandbox.namespaces)
+        run = _runner(sandbox, tools)
+        for command in lab.setup:
+            result = run(command)
+            if result.exit_code != 0:
+                report.setup_problems.append(f"setup command `{command.run}` failed: "
+                                             f"{_failure(result)}")
+        ctx = CheckContext(kubeconfig)
+        rendered_setup = [c.render(sandbox.namespaces) for c in lab.setup_checks]
+        for outcome in evaluate_checks(rendered_setup, ctx):
+            if not outcome.passed:
+                report.setup_problems.append(f"setup check did not pass: {outcome.message()}")
+        if report.setup_problems:
+            return report
+        for step in lab.steps:
+            started = time.monotonic()
+            step_report = StepReport(step.id, step.title)
+            checks = [check.render(sandbox.namespaces) for check in step.checks]
+            before = evaluate_checks(checks, CheckContext(kubeconfig), wait=False)
+            step_report.rows = [CheckRow(o.title, o) for o in before]
+            if all(o.passed for o in before):
+                step_report.problems.append("every check passes before the step is done, "
+                                            "so the checks prove nothing")
+            last: RunResult | None = None
+            for command in step.commands:
+                if command.real_nodes_only and simulated:
+                    say(f"  (skipped on simulated nodes: {command.run})")
+                    continue
+                last = run(command)
+                if last.exit_code != 0:
+                    step_report.problems.append(f"command `{command.run}` failed: "
+                                                f"{_failure(last)}")
+            after_ctx = CheckContext(kubeconfig, stdout=last.stdout if last else None,
+                                     stderr=last.stderr if last else None)
+            for row, outcome in zip(step_report.rows, evaluate_checks(checks, after_ctx),
+                                    strict=True):
+                row.after = outcome
+            step_report.seconds = time.monotonic() - started
+            report.steps.append(step_report)
+        return report
+
+
+def _runner(sandbox: RehearsalSandbox, tools: ToolPaths) -> Callable[[CommandSpec], RunResult]:
+    def run(command: CommandSpec) -> RunResult:
+        line = render(command.run, sandbox.namespaces)
+        try:
+            pipeline = parse_command(line)
+        except CommandRefused as exc:
+            return RunResult(exit_code=None, stdout="", stderr="", duration_s=0.0,
+                             first_byte_s=None, timed_out=False, truncated=False,
+                             error=f"refused: {exc.reason}")
+        return execute(pipeline, tools=tools, kubeconfig=sandbox.kubeconfig,
+                       workdir=sandbox.workspace, timeout=120)
+    return run
+
+
+def _failure(result: RunResult) -> str:
+    if result.error:
+        return result.error
+    tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
+    return f"exit {result.exit_code}: " + " / ".join(tail)
+
+
+def format_report(report: LabReport) -> str:
+    width = 72
+    lines = [f"== {report.lab_id}  (namespaces: "
+             + ", ".join(f"{k}->{v}" for k, v in report.namespaces.items()) + ")"]
+    lines += [f"   SETUP PROBLEM: {p}" for p in report.setup_problems]
+    for index, step in enumerate(report.steps, 1):
+        mark = "ok" if step.ok else "VIOLATION"
+        lines.append(f"-- step {index}/{len(report.steps)} {step.step_id}: {step.title} "
+                     f"[{mark}, {step.seconds:.1f}s]")
+        lines.append(f"   {'CHECK':<{width}} {'BEFORE':<7}{'AFTER':<7}{'TIME':>7}")
+        for row in step.rows:
+            title = row.title if len(row.title) <= width else row.title[: width - 1] + "…"
+            after = row.after.status.value if row.after else "-"
+            seconds = f"{row.after.seconds:.2f}s" if row.after else ""
+            lines.append(f"   {title:<{width}} {row.before.status.value:<7}{after:<7}"
+                         f"{seconds:>7}")
+            if row.violation:
+                lines.append(f"     ! {row.violation}")
+        lines += [f"     ! {p}" for p in step.problems]
+    lines.append(f"== {report.lab_id}: {'PASS' if report.ok else 'FAIL'}")
+    return "\n".join(lines)

@@ -1,0 +1,48 @@
+"""Typed lab specs, as loaded from `lab_steps/<lab-id>/lab.yaml`. No database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from labapp.checks.kinds import Check
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    run: str
+    # Needs containers that really run (exec, logs): skipped on KWOK, shown with a note.
+    real_nodes_only: bool = False
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    id: str
+    title: str
+    text: str  # Markdown, with {{ ns.X }} placeholders
+    commands: tuple[CommandSpec, ...]
+    checks: tuple[Check, ...]
+    hints: tuple[str, ...] = ()
+    solution: str = ""
+
+
+@dataclass(frozen=True)
+class LabSpec:
+    id: str
+    title: str
+    summary: str
+    estimated_minutes: int
+    namespaces: tuple[str, ...]
+    # Folder name in the learner's workspace -> source folder it is copied from.
+    workspace: dict[str, Path]
+    setup: tuple[CommandSpec, ...]
+    setup_checks: tuple[Check, ...]
+    steps: tuple[StepSpec, ...]
+    source_dir: Path
+    needs: tuple[str, ...] = field(default=())
+
+    def step(self, step_id: str) -> StepSpec:
+        for step in self.steps:
+            if step.id == step_id:
+                return step
+        raise KeyError(step_id)

@@ -1,0 +1,508 @@
+"""The declarative check kinds a lab may use.
+
+Each kind is a frozen dataclass: parsed and validated from the lab's YAML,
+rendered with a learner's namespaces, then evaluated against the cluster
+with admin credentials. Evaluation returns an Outcome and never raises for
+the learner's state; only an unreachable API or a broken lab gives ERROR.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import celpy
+
+from labapp.catalog.templating import render
+from labapp.checks.outcome import Outcome, Status
+from labapp.checks.paths import MISSING, lookup, parse_path
+from labapp.clusters.client import ClusterUnreachable
+from labapp.clusters.objects import KubeObject, UnknownKind, get_object, list_objects
+
+# apiVersion for the kinds labs use most; other kinds must say theirs.
+KNOWN_API_VERSIONS = {
+    "Namespace": "v1", "Pod": "v1", "Service": "v1", "ConfigMap": "v1", "Secret": "v1",
+    "ServiceAccount": "v1", "Event": "v1", "ResourceQuota": "v1", "LimitRange": "v1",
+    "Deployment": "apps/v1", "ReplicaSet": "apps/v1", "StatefulSet": "apps/v1",
+    "DaemonSet": "apps/v1", "Job": "batch/v1", "CronJob": "batch/v1",
+    "Role": "rbac.authorization.k8s.io/v1", "RoleBinding": "rbac.authorization.k8s.io/v1",
+}
+MAX_WAIT = 60.0
+
+
+class CheckSpecError(ValueError):
+    """A check in a lab file is malformed. `key` names the offending field."""
+
+    def __init__(self, key: str | None, reason: str) -> None:
+        super().__init__(reason)
+        self.key, self.reason = key, reason
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    kubeconfig: Path
+    # Output of the step's most recent command; None when none has run yet.
+    stdout: str | None = None
+    stderr: str | None = None
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    kind: str
+    api_version: str
+    name: str | None = None
+    namespace: str | None = None
+    selector: str | None = None
+
+    @classmethod
+    def parse(cls, raw: Any) -> ObjectRef:
+        if not isinstance(raw, Mapping):
+            raise CheckSpecError("object", "`object` must be a mapping with kind and name")
+        unknown = set(raw) - {"kind", "apiVersion", "name", "namespace", "selector"}
+        if unknown:
+            listed = ", ".join(sorted(unknown))
+            raise CheckSpecError("object", f"`object` has unknown keys: {listed}")
+        kind = raw.get("kind")
+        if not isinstance(kind, str) or not kind:
+            raise CheckSpecError("object", "`object.kind` is required")
+        api_version = raw.get("apiVersion") or KNOWN_API_VERSIONS.get(kind)
+        if not api_version:
+            raise CheckSpecError("object", f"`object.apiVersion` is required for kind {kind}")
+        if bool(raw.get("name")) == bool(raw.get("selector")):
+            raise CheckSpecError("object", "`object` needs exactly one of name or selector")
+        return cls(kind=kind, api_version=str(api_version), name=raw.get("name"),
+                   namespace=raw.get("namespace"), selector=raw.get("selector"))
+
+    def templated(self) -> list[str]:
+        return [v for v in (self.name, self.namespace, self.selector) if v]
+
+    def render(self, namespaces: Mapping[str, str]) -> ObjectRef:
+        return dataclasses.replace(self, **{
+            key: render(value, namespaces) for key in ("name", "namespace", "selector")
+            if (value := getattr(self, key))
+        })
+
+    def describe(self) -> str:
+        where = f" in namespace {self.namespace}" if self.namespace else ""
+        if self.name:
+            return f"{self.kind} {self.name}{where}"
+        return f"{self.kind}s matching {self.selector}{where}"
+
+    def fetch(self, ctx: CheckContext) -> list[KubeObject]:
+        if self.name:
+            found = get_object(ctx.kubeconfig, api_version=self.api_version, kind=self.kind,
+                               name=self.name, namespace=self.namespace)
+            return [found] if found else []
+        return list_objects(ctx.kubeconfig, api_version=self.api_version, kind=self.kind,
+                            namespace=self.namespace, label_selector=self.selector)
+
+
+@dataclass(frozen=True)
+class Check:
+    """Base: every kind has an optional title and a wait (seconds to poll for a pass)."""
+
+    kind: ClassVar[str]
+    title: str | None = field(default=None, kw_only=True)
+    wait: float = field(default=0.0, kw_only=True)
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def display_title(self) -> str:
+        return self.title or self.describe()
+
+    def templated(self) -> list[str]:
+        """Strings that may hold `{{ ns.X }}` placeholders."""
+        return []
+
+    def render(self, namespaces: Mapping[str, str]) -> Check:
+        raise NotImplementedError
+
+    def evaluate(self, ctx: CheckContext) -> Outcome:
+        raise NotImplementedError
+
+    # helpers for subclasses
+    def _pass(self, found: str = "") -> Outcome:
+        return Outcome(Status.PASS, self.display_title(), found=found)
+
+    def _fail(self, expected: str, found: str) -> Outcome:
+        return Outcome(Status.FAIL, self.display_title(), expected=expected, found=found)
+
+    def _error(self, detail: str) -> Outcome:
+        return Outcome(Status.ERROR, self.display_title(), detail=detail)
+
+
+@dataclass(frozen=True)
+class _ObjectCheck(Check):
+    object: ObjectRef
+
+    def templated(self) -> list[str]:
+        return self.object.templated()
+
+    def render(self, namespaces: Mapping[str, str]) -> Check:
+        return dataclasses.replace(self, object=self.object.render(namespaces))
+
+    def evaluate(self, ctx: CheckContext) -> Outcome:
+        try:
+            objects = self.object.fetch(ctx)
+        except (ClusterUnreachable, UnknownKind) as exc:
+            return self._error(str(exc))
+        return self.judge(objects)
+
+    def judge(self, objects: list[KubeObject]) -> Outcome:
+        raise NotImplementedError
+
+    def _missing(self, expected: str) -> Outcome:
+        return self._fail(expected, f"{self.object.describe()} does not exist")
+
+
+@dataclass(frozen=True)
+class Exists(_ObjectCheck):
+    kind: ClassVar[str] = "exists"
+
+    def describe(self) -> str:
+        return f"{self.object.describe()} exists"
+
+    def judge(self, objects: list[KubeObject]) -> Outcome:
+        if objects:
+            return self._pass(", ".join(o.name for o in objects))
+        return self._missing(f"{self.object.describe()} to exist")
+
+
+@dataclass(frozen=True)
+class Absent(_ObjectCheck):
+    kind: ClassVar[str] = "absent"
+
+    def describe(self) -> str:
+        return f"{self.object.describe()} is absent"
+
+    def judge(self, objects: list[KubeObject]) -> Outcome:
+        if not objects:
+            return self._pass()
+        return self._fail(f"no {self.object.describe()}",
+                          ", ".join(f"{o.kind} {o.name}" for o in objects))
+
+
+@dataclass(frozen=True)
+class Label(_ObjectCheck):
+    kind: ClassVar[str] = "label"
+    key: str
+    equals: str
+    _where: ClassVar[str] = "labels"
+
+    def describe(self) -> str:
+        noun = self._where[:-1]
+        return f"{noun} {self.key}={self.equals} on {self.object.describe()}"
+
+    def judge(self, objects: list[KubeObject]) -> Outcome:
+        noun = self._where[:-1]
+        expected = f"{noun} {self.key}={self.equals} on {self.object.describe()}"
+        if not objects:
+            return self._missing(expected)
+        for obj in objects:
+            values = obj.body.get("metadata", {}).get(self._where) or {}
+            if self.key not in values:
+                return self._fail(expected, f"no such {noun} on {obj.kind} {obj.name}")
+            if str(values[self.key]) != self.equals:
+                found = f"{self.key}={values[self.key]} on {obj.kind} {obj.name}"
+                return self._fail(expected, found)
+        return self._pass(f"{self.key}={self.equals}")
+
+
+@dataclass(frozen=True)
+class Annotation(Label):
+    kind: ClassVar[str] = "annotation"
+    _where: ClassVar[str] = "annotations"
+
+
+@dataclass(frozen=True)
+class FieldValue(_ObjectCheck):
+    kind: ClassVar[str] = "field"
+    path: str
+    equals: Any = MISSING
+    contains: Any = MISSING
+
+    def __post_init__(self) -> None:
+        parse_path(self.path)  # raises ValueError for the loader to report
+        if (self.equals is MISSING) == (self.contains is MISSING):
+            raise CheckSpecError("equals", "a field check needs exactly one of equals or contains")
+
+    def _wanted(self) -> tuple[str, Any]:
+        if self.equals is not MISSING:
+            return "=", self.equals
+        return " contains ", self.contains
+
+    def describe(self) -> str:
+        verb, value = self._wanted()
+        return f"{self.path}{verb}{_show(value)} on {self.object.describe()}"
+
+    def judge(self, objects: list[KubeObject]) -> Outcome:
+        _, value = self._wanted()
+        expected = self.describe()
+        if not objects:
+            return self._missing(expected)
+        parts = parse_path(self.path)
+        for obj in objects:
+            found = lookup(obj.body, parts)
+            if found is MISSING:
+                return self._fail(expected, f"{self.path} is not set on {obj.kind} {obj.name}")
+            ok = found == self.equals if self.equals is not MISSING else _contains(found, value)
+            if not ok:
+                return self._fail(expected, f"{self.path}={_show(found)} on {obj.kind} {obj.name}")
+        return self._pass(_show(value))
+
+
+@dataclass(frozen=True)
+class Condition(_ObjectCheck):
+    kind: ClassVar[str] = "condition"
+    type: str
+    status: str = "True"
+    reason: str | None = None
+    message_contains: str | None = None
+
+    def templated(self) -> list[str]:
+        return [*super().templated(), *(s for s in (self.message_contains,) if s)]
+
+    def render(self, namespaces: Mapping[str, str]) -> Check:
+        rendered = super().render(namespaces)
+        if self.message_contains:
+            rendered = dataclasses.replace(rendered, message_contains=render(self.message_contains,
+                                                                             namespaces))
+        return rendered
+
+    def _wanted(self) -> str:
+        parts = [f"{self.type}={self.status}"]
+        if self.reason:
+            parts.append(f"reason {self.reason}")
+        if self.message_contains:
+            parts.append(f"message containing {self.message_contains!r}")
+        return ", ".join(parts)
+
+    def describe(self) -> str:
+        return f"condition {self._wanted()} on {self.object.describe()}"
+
+    def judge(self, objects: list[KubeObject]) -> Outcome:
+        expected = f"condition {self._wanted()} on {self.object.describe()}"
+        if not objects:
+            return self._missing(expected)
+        for obj in objects:
+            conditions = obj.body.get("status", {}).get("conditions") or []
+            match = next((c for c in conditions if c.get("type") == self.type), None)
+            if match is None:
+                present = ", ".join(f"{c.get('type')}={c.get('status')}" for c in conditions)
+                return self._fail(expected, f"no {self.type} condition on {obj.kind} {obj.name}"
+                                            f" (it has: {present or 'no conditions'})")
+            problems = []
+            if str(match.get("status")) != self.status:
+                problems.append(f"status {match.get('status')}")
+            if self.reason and match.get("reason") != self.reason:
+                problems.append(f"reason {match.get('reason')}")
+            if self.message_contains and self.message_contains not in (match.get("message") or ""):
+                problems.append(f"message {match.get('message')!r}")
+            if problems:
+                return self._fail(expected, f"{self.type} with " + ", ".join(problems))
+        return self._pass(f"{self.type}={self.status}")
+
+
+@dataclass(frozen=True)
+class PodCount(Check):
+    kind: ClassVar[str] = "pod_count"
+    namespace: str
+    count: int
+    phase: str = "Running"
+    selector: str | None = None
+
+    def templated(self) -> list[str]:
+        return [s for s in (self.namespace, self.selector) if s]
+
+    def render(self, namespaces: Mapping[str, str]) -> Check:
+        return dataclasses.replace(
+            self, namespace=render(self.namespace, namespaces),
+            selector=render(self.selector, namespaces) if self.selector else None)
+
+    def _what(self) -> str:
+        matching = f" matching {self.selector}" if self.selector else ""
+        return f"{self.phase} pods{matching} in namespace {self.namespace}"
+
+    def describe(self) -> str:
+        return f"{self.count} {self._what()}"
+
+    def evaluate(self, ctx: CheckContext) -> Outcome:
+        try:
+            pods = list_objects(ctx.kubeconfig, api_version="v1", kind="Pod",
+                                namespace=self.namespace, label_selector=self.selector)
+        except (ClusterUnreachable, UnknownKind) as exc:
+            return self._error(str(exc))
+        # Terminating pods still report their old phase; they are on their way out.
+        live = [p for p in pods if not p.body["metadata"].get("deletion_timestamp")
+                and not p.body["metadata"].get("deletionTimestamp")]
+        in_phase = [p.name for p in live if p.body.get("status", {}).get("phase") == self.phase]
+        if len(in_phase) == self.count:
+            return self._pass(f"{len(in_phase)} {self.phase}")
+        others = [f"{p.name} ({p.body.get('status', {}).get('phase')})" for p in live
+                  if p.name not in in_phase]
+        found = f"{len(in_phase)} {self.phase}" + (f": {', '.join(in_phase)}" if in_phase else "")
+        if others:
+            found += f"; other pods: {', '.join(others)}"
+        return self._fail(f"{self.count} {self._what()}", found)
+
+
+_CEL = celpy.Environment()
+
+
+@dataclass(frozen=True)
+class Cel(_ObjectCheck):
+    kind: ClassVar[str] = "cel"
+    expression: str
+    program: Any = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        try:
+            program = _CEL.program(_CEL.compile(self.expression))
+        except Exception as exc:  # celpy raises several unrelated types
+            raise CheckSpecError("expression", f"CEL does not compile: {exc}") from exc
+        object.__setattr__(self, "program", program)
+
+    def describe(self) -> str:
+        return f"{self.expression} holds for {self.object.describe()}"
+
+    def judge(self, objects: list[KubeObject]) -> Outcome:
+        expected = f"`{self.expression}` to hold for {self.object.describe()}"
+        if not objects:
+            return self._fail(expected, f"no {self.object.describe()}")
+        for obj in objects:
+            try:
+                result = self.program.evaluate({"object": celpy.json_to_cel(obj.body)})
+            except celpy.CELEvalError as exc:
+                return self._error(f"the CEL expression failed on {obj.kind} {obj.name}: "
+                                   f"{exc.args[0] if exc.args else exc}")
+            if not isinstance(result, celpy.celtypes.BoolType):
+                return self._error(f"the CEL expression returned {result!r}, not a boolean")
+            if not result:
+                return self._fail(expected, f"false for {obj.kind} {obj.name}")
+        return self._pass(", ".join(o.name for o in objects))
+
+
+@dataclass(frozen=True)
+class OutputMatches(Check):
+    kind: ClassVar[str] = "output"
+    pattern: str
+    stream: str = "any"
+    negate: bool = False
+
+    def __post_init__(self) -> None:
+        if self.stream not in ("stdout", "stderr", "any"):
+            raise CheckSpecError("stream", "`stream` must be stdout, stderr or any")
+        try:
+            re.compile(self.pattern)
+        except re.error as exc:
+            raise CheckSpecError("pattern", f"`pattern` is not a valid regex: {exc}") from exc
+
+    def templated(self) -> list[str]:
+        return [self.pattern]
+
+    def render(self, namespaces: Mapping[str, str]) -> Check:
+        return dataclasses.replace(self, pattern=render(self.pattern, namespaces))
+
+    def describe(self) -> str:
+        where = "the output" if self.stream == "any" else self.stream
+        return f"{where} {'does not match' if self.negate else 'matches'} /{self.pattern}/"
+
+    def evaluate(self, ctx: CheckContext) -> Outcome:
+        if ctx.stdout is None and ctx.stderr is None:
+            return self._fail(self.describe(), "no command has run in this step yet")
+        text = {"stdout": ctx.stdout or "", "stderr": ctx.stderr or "",
+                "any": f"{ctx.stdout or ''}\n{ctx.stderr or ''}"}[self.stream]
+        found = re.search(self.pattern, text, re.MULTILINE)
+        if bool(found) != self.negate:
+            return self._pass(found.group(0) if found else "")
+        if found:
+            return self._fail(self.describe(), f"it contains {found.group(0)!r}")
+        tail = text.strip().splitlines()[-3:]
+        ending = " / ".join(tail) or "(empty)"
+        return self._fail(self.describe(), f"no match; it ends with: {ending}")
+
+
+CHECK_KINDS: dict[str, type[Check]] = {
+    cls.kind: cls for cls in (Exists, Absent, Label, Annotation, FieldValue, Condition,
+                              PodCount, Cel, OutputMatches)
+}
+
+
+def parse_check(raw: Any) -> Check:
+    """Build a check from its YAML mapping; CheckSpecError names the bad key."""
+    if not isinstance(raw, Mapping):
+        raise CheckSpecError(None, "a check must be a mapping with a `kind`")
+    kind = raw.get("kind")
+    if kind not in CHECK_KINDS:
+        raise CheckSpecError("kind", f"unknown check kind {kind!r}; known kinds: "
+                                     f"{', '.join(sorted(CHECK_KINDS))}")
+    cls = CHECK_KINDS[kind]
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init and f.name != "program"}
+    unknown = set(raw) - set(fields) - {"kind"}
+    if unknown:
+        raise CheckSpecError(sorted(unknown)[0], f"{kind} check has unknown keys: "
+                                                 f"{', '.join(sorted(unknown))}")
+    values: dict[str, Any] = {}
+    for name, spec in fields.items():
+        if name not in raw:
+            no_default = (spec.default is dataclasses.MISSING
+                          and spec.default_factory is dataclasses.MISSING)
+            if no_default:
+                raise CheckSpecError(None, f"{kind} check needs `{name}`")
+            continue
+        values[name] = _coerce(kind, name, raw[name])
+    try:
+        return cls(**values)
+    except ValueError as exc:
+        if isinstance(exc, CheckSpecError):
+            raise
+        raise CheckSpecError(None, f"{kind} check: {exc}") from exc
+
+
+_COERCE: dict[str, Callable[[Any], Any]] = {
+    "object": ObjectRef.parse,
+    "count": lambda v: _typed(v, int, "an integer"),
+    "wait": lambda v: _bounded_wait(v),
+    "negate": lambda v: _typed(v, bool, "true or false"),
+}
+
+
+def _coerce(kind: str, name: str, value: Any) -> Any:
+    if name in _COERCE:
+        return _COERCE[name](value)
+    if name in ("equals", "contains") and kind == "field":
+        return value
+    if not isinstance(value, str):
+        raise CheckSpecError(name, f"`{name}` must be a string")
+    return value
+
+
+def _typed(value: Any, kind: type, what: str) -> Any:
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise CheckSpecError(None, f"expected {what}, got {value!r}")
+    return value
+
+
+def _bounded_wait(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= MAX_WAIT:
+        raise CheckSpecError("wait", f"`wait` must be a number of seconds from 0 to {MAX_WAIT:.0f}")
+    return float(value)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _contains(found: Any, value: Any) -> bool:
+    if isinstance(found, str):
+        return str(value) in found
+    if isinstance(found, list | dict):
+        return value in found
+    return False

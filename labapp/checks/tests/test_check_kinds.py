@@ -1,0 +1,218 @@
+"""Every check kind against the real API server: pass, fail (expected vs
+found), and error when the check itself cannot run."""
+
+from __future__ import annotations
+
+import json
+import secrets
+
+import pytest
+
+from labapp.checks.evaluate import evaluate_checks
+from labapp.checks.kinds import CheckContext, CheckSpecError, parse_check
+from labapp.checks.outcome import Status
+from tests.fixtures.cluster import write_unreachable_kubeconfig
+from tests.fixtures.waiting import wait_for
+
+pytestmark = pytest.mark.cluster
+
+DEPLOYMENT = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, labels: {app: web}}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+        - name: web
+          image: registry.example/web:1
+          securityContext: {runAsUser: 1000}
+"""
+
+
+@pytest.fixture(scope="module")
+def ns(kubectl) -> str:
+    name = f"checks-{secrets.token_hex(3)}"
+    for args in (["create", "namespace", name],
+                 ["label", "namespace", name, "team=blue"],
+                 ["annotate", "namespace", name, "owner=ops"],
+                 ["-n", name, "create", "configmap", "settings", "--from-literal=PORT=8080"],
+                 ["-n", name, "apply", "-f", "-"]):
+        done = kubectl(*args, stdin=DEPLOYMENT if args[-1] == "-" else None)
+        assert done.returncode == 0, done.stderr
+
+    def web_available():
+        shown = kubectl("-n", name, "get", "deployment", "web", "-o", "json")
+        conditions = json.loads(shown.stdout).get("status", {}).get("conditions", [])
+        return any(c["type"] == "Available" and c["status"] == "True" for c in conditions)
+
+    wait_for(web_available, what="deployment web to be available")
+    yield name
+    kubectl("delete", "namespace", name, "--wait=false")
+
+
+@pytest.fixture(scope="module")
+def ctx(local_cluster) -> CheckContext:
+    return CheckContext(local_cluster.kubeconfig_path)
+
+
+@pytest.fixture
+def dead_ctx(tmp_path, unused_tcp_port) -> CheckContext:
+    return CheckContext(write_unreachable_kubeconfig(tmp_path / "kc", unused_tcp_port))
+
+
+def check(raw: dict, ns: str):
+    text = json.dumps(raw).replace("NS", ns)
+    return parse_check(json.loads(text))
+
+
+CASES = {
+    # kind: (passing spec, failing spec, fragment of expected, fragment of found)
+    "exists": (
+        {"kind": "exists", "object": {"kind": "ConfigMap", "name": "settings", "namespace": "NS"}},
+        {"kind": "exists", "object": {"kind": "ConfigMap", "name": "nope", "namespace": "NS"}},
+        "ConfigMap nope in namespace NS to exist", "ConfigMap nope in namespace NS does not exist"),
+    "absent": (
+        {"kind": "absent", "object": {"kind": "Secret", "name": "nope", "namespace": "NS"}},
+        {"kind": "absent", "object": {"kind": "ConfigMap", "name": "settings", "namespace": "NS"}},
+        "no ConfigMap settings", "ConfigMap settings"),
+    "label": (
+        {"kind": "label", "object": {"kind": "Namespace", "name": "NS"}, "key": "team",
+         "equals": "blue"},
+        {"kind": "label", "object": {"kind": "Namespace", "name": "NS"},
+         "key": "pod-security.kubernetes.io/enforce", "equals": "baseline"},
+        "label pod-security.kubernetes.io/enforce=baseline on Namespace NS",
+        "no such label on Namespace NS"),
+    "annotation": (
+        {"kind": "annotation", "object": {"kind": "Namespace", "name": "NS"}, "key": "owner",
+         "equals": "ops"},
+        {"kind": "annotation", "object": {"kind": "Namespace", "name": "NS"}, "key": "owner",
+         "equals": "dev"},
+        "annotation owner=dev", "owner=ops on Namespace NS"),
+    "field": (
+        {"kind": "field", "object": {"kind": "ConfigMap", "name": "settings", "namespace": "NS"},
+         "path": "data.PORT", "equals": "8080"},
+        {"kind": "field", "object": {"kind": "Deployment", "name": "web", "namespace": "NS"},
+         "path": "spec.replicas", "equals": 3},
+        "spec.replicas=3", "spec.replicas=1 on Deployment web"),
+    "field-contains": (
+        {"kind": "field", "object": {"kind": "Deployment", "name": "web", "namespace": "NS"},
+         "path": "spec.template.spec.containers[0].image", "contains": "web:1"},
+        {"kind": "field", "object": {"kind": "Deployment", "name": "web", "namespace": "NS"},
+         "path": "spec.template.spec.containers[0].securityContext.privileged",
+         "equals": True},
+        "securityContext.privileged=true", "is not set on Deployment web"),
+    "condition": (
+        {"kind": "condition", "object": {"kind": "Deployment", "name": "web", "namespace": "NS"},
+         "type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"},
+        {"kind": "condition", "object": {"kind": "Deployment", "name": "web", "namespace": "NS"},
+         "type": "ReplicaFailure", "reason": "FailedCreate"},
+        "condition ReplicaFailure=True, reason FailedCreate",
+        "no ReplicaFailure condition on Deployment web (it has: "),
+    "pod_count": (
+        {"kind": "pod_count", "namespace": "NS", "selector": "app=web", "phase": "Running",
+         "count": 1},
+        {"kind": "pod_count", "namespace": "NS", "selector": "app=web", "phase": "Running",
+         "count": 0},
+        "0 Running pods matching app=web in namespace NS", "1 Running: web-"),
+    "cel": (
+        {"kind": "cel", "object": {"kind": "Pod", "namespace": "NS", "selector": "app=web"},
+         "expression": "object.spec.containers.all(c, c.securityContext.runAsUser != 0)"},
+        {"kind": "cel", "object": {"kind": "Pod", "namespace": "NS", "selector": "app=web"},
+         "expression": "object.spec.containers.all(c, c.securityContext.runAsUser == 0)"},
+        "`object.spec.containers.all(c, c.securityContext.runAsUser == 0)` to hold",
+        "false for Pod web-"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_each_kind_passes_fails_with_expected_and_found_and_errors(name, ns, ctx, dead_ctx):
+    passing, failing, expected, found = CASES[name]
+
+    [ok] = evaluate_checks([check(passing, ns)], ctx)
+    assert ok.status is Status.PASS, ok
+
+    [bad] = evaluate_checks([check(failing, ns)], ctx)
+    assert bad.status is Status.FAIL, bad
+    assert expected.replace("NS", ns) in bad.expected
+    assert found.replace("NS", ns) in bad.found
+    assert bad.message().startswith("expected ")
+
+    # The API is down: that is never the learner's fault.
+    [broken] = evaluate_checks([check(passing, ns)], dead_ctx)
+    assert broken.status is Status.ERROR
+    assert "could not be reached" in broken.detail
+    assert broken.message().startswith("could not check")
+
+
+def test_output_check_reads_the_steps_last_command():
+    warn = parse_check({"kind": "output", "stream": "stderr",
+                        "pattern": 'violate the new PodSecurity enforce level "baseline:latest"'})
+    said = CheckContext(kubeconfig=None, stdout="namespace/assets configured\n",
+                        stderr='Warning: existing pods in namespace "assets" violate the new '
+                               'PodSecurity enforce level "baseline:latest"\n')
+    assert warn.evaluate(said).status is Status.PASS
+    wrong_stream = parse_check({"kind": "output", "stream": "stdout", "pattern": "violate"})
+    outcome = wrong_stream.evaluate(said)
+    assert outcome.status is Status.FAIL
+    assert "ends with: namespace/assets configured" in outcome.found
+    not_run = warn.evaluate(CheckContext(kubeconfig=None))
+    assert (not_run.status, not_run.found) == (Status.FAIL, "no command has run in this step yet")
+    no_warning = parse_check({"kind": "output", "pattern": "Warning", "negate": True})
+    assert no_warning.evaluate(said).status is Status.FAIL
+    assert no_warning.evaluate(CheckContext(None, stdout="ok", stderr="")).passed
+
+
+def test_an_unknown_kind_on_the_server_is_an_error_not_a_failure(ctx, ns):
+    widget = parse_check({"kind": "exists", "object": {"apiVersion": "example.com/v1",
+                                                       "kind": "Widget", "name": "w"}})
+    outcome = widget.evaluate(ctx)
+    assert outcome.status is Status.ERROR
+    assert "no kind Widget in example.com/v1" in outcome.detail
+
+
+def test_a_cel_expression_that_cannot_evaluate_is_an_error(ctx, ns):
+    broken = parse_check({"kind": "cel", "object": {"kind": "Namespace", "name": ns},
+                          "expression": "object.spec.nothing.here == 1"})
+    outcome = broken.evaluate(ctx)
+    assert outcome.status is Status.ERROR
+    assert f"failed on Namespace {ns}" in outcome.detail
+
+
+def test_wait_polls_until_the_cluster_catches_up(kubectl, ns, ctx):
+    scaled = kubectl("-n", ns, "scale", "deployment", "web", "--replicas=2")
+    assert scaled.returncode == 0, scaled.stderr
+    two = parse_check({"kind": "pod_count", "namespace": ns, "selector": "app=web",
+                       "count": 2, "wait": 30})
+    [outcome] = evaluate_checks([two], ctx)
+    assert outcome.status is Status.PASS, outcome
+    [no_wait] = evaluate_checks([parse_check({"kind": "pod_count", "namespace": ns,
+                                              "selector": "app=web", "count": 3})], ctx, wait=False)
+    assert no_wait.status is Status.FAIL
+
+
+@pytest.mark.parametrize("raw, key, reason", [
+    ({"kind": "colour"}, "kind", "unknown check kind 'colour'"),
+    ({"kind": "label", "object": {"kind": "Namespace", "name": "a"}, "key": "k"}, None,
+     "label check needs `equals`"),
+    ({"kind": "label", "object": {"kind": "Namespace", "name": "a"}, "key": "k", "equals": "v",
+      "colour": 1}, "colour", "unknown keys: colour"),
+    ({"kind": "exists", "object": {"kind": "Widget", "name": "a"}}, "object",
+     "`object.apiVersion` is required for kind Widget"),
+    ({"kind": "exists", "object": {"kind": "Pod"}}, "object", "exactly one of name or selector"),
+    ({"kind": "cel", "object": {"kind": "Pod", "name": "a"}, "expression": "object.("},
+     "expression", "CEL does not compile"),
+    ({"kind": "output", "pattern": "("}, "pattern", "not a valid regex"),
+    ({"kind": "pod_count", "namespace": "a", "count": "one"}, None, "expected an integer"),
+    ({"kind": "pod_count", "namespace": "a", "count": 1, "wait": 600}, "wait", "from 0 to 60"),
+    ({"kind": "field", "object": {"kind": "Pod", "name": "a"}, "path": "spec..x",
+      "equals": 1}, None, "cannot read field path"),
+])
+def test_malformed_checks_are_refused_naming_the_field(raw, key, reason):
+    with pytest.raises(CheckSpecError) as refused:
+        parse_check(raw)
+    assert reason in refused.value.reason
+    assert refused.value.key == key
