@@ -20,7 +20,8 @@ from labapp.catalog.workspace import render_workspace
 from labapp.checks.evaluate import evaluate_checks
 from labapp.checks.kinds import CheckContext
 from labapp.checks.outcome import Outcome, Status
-from labapp.clusters.client import delete_namespaces, nodes_are_simulated
+from labapp.clusters import isolation
+from labapp.clusters.client import nodes_are_simulated
 from labapp.runner.execute import RunResult, ToolPaths, execute
 from labapp.runner.shell import CommandRefused, parse_command
 
@@ -73,23 +74,30 @@ class LabReport:
 
 @dataclass(frozen=True)
 class RehearsalSandbox:
-    """Physical namespaces and a workspace for one rehearsal (admin credentials)."""
+    """A fresh, isolated sandbox: the learner's commands run with the learner's
+    own token; setup and checks use admin credentials, as in a workshop."""
 
     namespaces: dict[str, str]
     workspace: Path
-    kubeconfig: Path
+    admin_kubeconfig: Path
+    learner_kubeconfig: Path
 
 
 @contextmanager
-def rehearsal_sandbox(lab: LabSpec, kubeconfig: Path) -> Iterator[RehearsalSandbox]:
-    suffix = "".join(secrets.choice(SUFFIX_ALPHABET) for _ in range(5))
-    namespaces = {name: f"{name}-{suffix}" for name in lab.namespaces}
-    with tempfile.TemporaryDirectory(prefix=f"rehearse-{lab.id}-") as workspace:
-        render_workspace(lab, namespaces, Path(workspace))
+def rehearsal_sandbox(lab: LabSpec, admin_kubeconfig: Path) -> Iterator[RehearsalSandbox]:
+    sandbox_id = "r" + "".join(secrets.choice(SUFFIX_ALPHABET) for _ in range(5))
+    namespaces = {name: f"{name}-{sandbox_id}" for name in lab.namespaces}
+    with tempfile.TemporaryDirectory(prefix=f"rehearse-{lab.id}-") as home:
+        workspace = render_workspace(lab, namespaces, Path(home) / "workspace")
+        learner_kubeconfig = Path(home) / "kubeconfig"
         try:
-            yield RehearsalSandbox(namespaces, Path(workspace), kubeconfig)
+            credentials = isolation.provision(admin_kubeconfig, sandbox_id=sandbox_id,
+                                              namespaces=namespaces, token_seconds=3600)
+            learner_kubeconfig.write_text(credentials.kubeconfig)
+            learner_kubeconfig.chmod(0o600)
+            yield RehearsalSandbox(namespaces, workspace, admin_kubeconfig, learner_kubeconfig)
         finally:
-            delete_namespaces(kubeconfig, list(namespaces.values()))
+            isolation.teardown(admin_kubeconfig, sandbox_id=sandbox_id, namespaces=namespaces)
 
 
 Say = Callable[[str], None]
@@ -100,9 +108,10 @@ def rehearse_lab(lab: LabSpec, *, kubeconfig: Path, tools: ToolPaths,
     simulated = nodes_are_simulated(kubeconfig)
     with rehearsal_sandbox(lab, kubeconfig) as sandbox:
         report = LabReport(lab.id, sandbox.namespaces)
-        run = _runner(sandbox, tools)
+        run_as_admin = _runner(sandbox, tools, sandbox.admin_kubeconfig)
+        run = _runner(sandbox, tools, sandbox.learner_kubeconfig)
         for command in lab.setup:
-            result = run(command)
+            result = run_as_admin(command)
             if result.exit_code != 0:
                 report.setup_problems.append(f"setup command `{command.run}` failed: "
                                              f"{_failure(result)}")
@@ -141,7 +150,8 @@ def rehearse_lab(lab: LabSpec, *, kubeconfig: Path, tools: ToolPaths,
         return report
 
 
-def _runner(sandbox: RehearsalSandbox, tools: ToolPaths) -> Callable[[CommandSpec], RunResult]:
+def _runner(sandbox: RehearsalSandbox, tools: ToolPaths,
+            kubeconfig: Path) -> Callable[[CommandSpec], RunResult]:
     def run(command: CommandSpec) -> RunResult:
         line = render(command.run, sandbox.namespaces)
         try:
@@ -150,7 +160,7 @@ def _runner(sandbox: RehearsalSandbox, tools: ToolPaths) -> Callable[[CommandSpe
             return RunResult(exit_code=None, stdout="", stderr="", duration_s=0.0,
                              first_byte_s=None, timed_out=False, truncated=False,
                              error=f"refused: {exc.reason}")
-        return execute(pipeline, tools=tools, kubeconfig=sandbox.kubeconfig,
+        return execute(pipeline, tools=tools, kubeconfig=kubeconfig,
                        workdir=sandbox.workspace, timeout=120)
     return run
 
@@ -163,7 +173,8 @@ def _failure(result: RunResult) -> str:
 
 
 def format_report(report: LabReport) -> str:
-    width = 72
+    titles = [row.title for step in report.steps for row in step.rows]
+    width = min(max(map(len, titles), default=20), 110)
     lines = [f"== {report.lab_id}  (namespaces: "
              + ", ".join(f"{k}->{v}" for k, v in report.namespaces.items()) + ")"]
     lines += [f"   SETUP PROBLEM: {p}" for p in report.setup_problems]

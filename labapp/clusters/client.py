@@ -63,7 +63,7 @@ def cluster_summary(kubeconfig: Path | str) -> ClusterSummary:
         namespaces = core.list_namespace(_request_timeout=5)
         nodes = core.list_node(_request_timeout=5)
     except (ApiException, HTTPError, OSError) as exc:
-        raise ClusterUnreachable(f"{api.configuration.host}: {_reason(exc)}") from exc
+        raise ClusterUnreachable(f"{api.configuration.host}: {describe_api_error(exc)}") from exc
     return ClusterSummary(
         server=api.configuration.host,
         version=version.git_version,
@@ -72,10 +72,11 @@ def cluster_summary(kubeconfig: Path | str) -> ClusterSummary:
     )
 
 
-def _reason(exc: Exception) -> str:
+def describe_api_error(exc: Exception) -> str:
+    """One sentence for an API failure, naming the cause."""
     if isinstance(exc, ApiException):
-        return f"HTTP {exc.status} {exc.reason}"
-    return str(exc) or type(exc).__name__
+        return f"the API server answered HTTP {exc.status} {exc.reason}"
+    return f"the API server could not be reached ({type(exc).__name__}: {exc})"
 
 
 def nodes_are_simulated(kubeconfig: Path | str) -> bool:
@@ -83,7 +84,7 @@ def nodes_are_simulated(kubeconfig: Path | str) -> bool:
     try:
         nodes = k8s.CoreV1Api(api_client(kubeconfig)).list_node(_request_timeout=5).items
     except (ApiException, HTTPError, OSError) as exc:
-        raise ClusterUnreachable(_reason(exc)) from exc
+        raise ClusterUnreachable(describe_api_error(exc)) from exc
     return bool(nodes) and all(
         (node.metadata.annotations or {}).get("kwok.x-k8s.io/node") == "fake" for node in nodes
     )
@@ -96,4 +97,4 @@ def delete_namespaces(kubeconfig: Path | str, names: list[str]) -> None:
             core.delete_namespace(name, _request_timeout=10)
         except ApiException as exc:
             if exc.status != 404:
-                raise ClusterUnreachable(_reason(exc)) from exc
+                raise ClusterUnreachable(describe_api_error(exc)) from exc

@@ -16,7 +16,7 @@ from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
 from urllib3.exceptions import HTTPError
 
-from labapp.clusters.client import ClusterUnreachable, api_client
+from labapp.clusters.client import ClusterUnreachable, api_client, describe_api_error
 
 REQUEST_TIMEOUT = 5
 
@@ -45,7 +45,7 @@ def _resource(kubeconfig: Path | str, api_version: str, kind: str):
         raise UnknownKind(f"the API server has no kind {kind} in {api_version}") from exc
     except (ApiException, HTTPError, OSError) as exc:
         _dynamic.cache_clear()  # rediscover next time; the server may come back
-        raise ClusterUnreachable(_reason(exc)) from exc
+        raise ClusterUnreachable(describe_api_error(exc)) from exc
 
 
 def get_object(kubeconfig: Path | str, *, api_version: str, kind: str, name: str,
@@ -57,9 +57,9 @@ def get_object(kubeconfig: Path | str, *, api_version: str, kind: str, name: str
     except ApiException as exc:
         if exc.status == 404:
             return None
-        raise ClusterUnreachable(_reason(exc)) from exc
+        raise ClusterUnreachable(describe_api_error(exc)) from exc
     except (HTTPError, OSError) as exc:
-        raise ClusterUnreachable(_reason(exc)) from exc
+        raise ClusterUnreachable(describe_api_error(exc)) from exc
     return _wrap(found.to_dict(), kind)
 
 
@@ -73,9 +73,9 @@ def list_objects(kubeconfig: Path | str, *, api_version: str, kind: str, namespa
     except ApiException as exc:
         if exc.status == 404:  # the namespace itself is gone
             return []
-        raise ClusterUnreachable(_reason(exc)) from exc
+        raise ClusterUnreachable(describe_api_error(exc)) from exc
     except (HTTPError, OSError) as exc:
-        raise ClusterUnreachable(_reason(exc)) from exc
+        raise ClusterUnreachable(describe_api_error(exc)) from exc
     # Items of a list response carry no kind of their own.
     return sorted((_wrap(item, kind) for item in found.to_dict().get("items", [])),
                   key=lambda obj: obj.name)
@@ -87,7 +87,45 @@ def _wrap(body: dict[str, Any], kind: str) -> KubeObject:
                       namespace=meta.get("namespace"), body=body)
 
 
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, ApiException):
-        return f"the API server answered HTTP {exc.status} {exc.reason}"
-    return f"the API server could not be reached ({type(exc).__name__}: {exc})"
+FIELD_MANAGER = "labapp"
+
+
+def apply_objects(kubeconfig: Path | str, objects: list[dict[str, Any]]) -> None:
+    """Server-side apply, in order: idempotent, so provisioning twice does no harm."""
+    client = _dynamic(str(kubeconfig))
+    for body in objects:
+        resource = _resource(kubeconfig, body["apiVersion"], body["kind"])
+        meta = body["metadata"]
+        try:
+            client.server_side_apply(resource, body=body, name=meta["name"],
+                                     namespace=meta.get("namespace"), force_conflicts=True,
+                                     field_manager=FIELD_MANAGER,
+                                     _request_timeout=REQUEST_TIMEOUT * 2)
+        except ApiException as exc:
+            raise ClusterUnreachable(f"applying {body['kind']} {meta['name']}: "
+                                     f"{describe_api_error(exc)}: {_api_message(exc)}") from exc
+        except (HTTPError, OSError) as exc:
+            raise ClusterUnreachable(describe_api_error(exc)) from exc
+
+
+def delete_object(kubeconfig: Path | str, *, api_version: str, kind: str, name: str,
+                  namespace: str | None = None) -> None:
+    """Delete if present; absent is fine (teardown must be repeatable)."""
+    resource = _resource(kubeconfig, api_version, kind)
+    try:
+        resource.delete(name=name, namespace=namespace, _request_timeout=REQUEST_TIMEOUT,
+                        body={"propagationPolicy": "Background"})
+    except ApiException as exc:
+        if exc.status != 404:
+            raise ClusterUnreachable(describe_api_error(exc)) from exc
+    except (HTTPError, OSError) as exc:
+        raise ClusterUnreachable(describe_api_error(exc)) from exc
+
+
+def _api_message(exc: ApiException) -> str:
+    import json
+
+    try:
+        return json.loads(exc.body).get("message", "")
+    except (TypeError, ValueError):
+        return str(exc.body or "")[:300]

@@ -1,0 +1,227 @@
+"""Per-learner isolation in a shared cluster: namespaces, RBAC, admission policy,
+quotas and a short-lived token.
+
+A learner acts as a ServiceAccount in LEARNERS_NAMESPACE (a namespace they
+have no rights in). RBAC gives that account its own namespaces and nothing
+else; for their Namespace objects it gets get/patch/update by resourceNames
+only, and a ValidatingAdmissionPolicy then lets it change nothing there but
+the Pod Security labels and kubectl's last-applied annotation.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from kubernetes import client as k8s
+from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
+
+from labapp.clusters.client import ClusterUnreachable, api_client, describe_api_error
+from labapp.clusters.objects import apply_objects, delete_object
+
+LEARNERS_NAMESPACE = "labapp-learners"
+LEARNERS_GROUP = f"system:serviceaccounts:{LEARNERS_NAMESPACE}"
+GUARD_POLICY = "labapp-learner-namespace-guard"
+SANDBOX_LABEL = "labapp.dev/sandbox"
+LOGICAL_LABEL = "labapp.dev/logical-namespace"
+PSA_PREFIX = "pod-security.kubernetes.io/"
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+# What a learner may do inside their own namespaces.
+LEARNER_RULES = [
+    {"apiGroups": [""], "resources": ["pods", "pods/log", "services", "configmaps", "secrets",
+                                      "serviceaccounts", "endpoints", "persistentvolumeclaims",
+                                      "events"],
+     "verbs": ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"]},
+    {"apiGroups": [""], "resources": ["pods/exec", "pods/attach", "pods/portforward"],
+     "verbs": ["get", "create"]},
+    {"apiGroups": ["apps"], "resources": ["deployments", "deployments/scale", "replicasets",
+                                          "statefulsets", "daemonsets"],
+     "verbs": ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"]},
+    {"apiGroups": ["batch"], "resources": ["jobs", "cronjobs"],
+     "verbs": ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"]},
+    {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["get", "list", "watch"]},
+    # Quotas are read-only: a learner must not raise their own.
+    {"apiGroups": [""], "resources": ["resourcequotas", "limitranges"],
+     "verbs": ["get", "list", "watch"]},
+]
+
+
+@dataclass(frozen=True)
+class Quota:
+    pods: int = 10
+    requests_cpu: str = "2"
+    requests_memory: str = "2Gi"
+    limits_memory: str = "4Gi"
+    services: int = 5
+    configmaps: int = 20
+    secrets: int = 20
+
+
+@dataclass(frozen=True)
+class LearnerCredentials:
+    service_account: str
+    kubeconfig: str  # YAML, with an embedded token
+    expires_at: dt.datetime
+
+
+def account_name(sandbox_id: str) -> str:
+    return f"learner-{sandbox_id}"
+
+
+def ensure_cluster_guard(admin_kubeconfig: Path) -> None:
+    """Objects shared by every sandbox: the learners' namespace and the policy."""
+    keep_labels = _all_except("Labels", f"k.startsWith('{PSA_PREFIX}')")
+    keep_annotations = _all_except("Annotations", f"k == '{LAST_APPLIED}'")
+    apply_objects(admin_kubeconfig, [
+        {"apiVersion": "v1", "kind": "Namespace",
+         "metadata": {"name": LEARNERS_NAMESPACE,
+                      "labels": {"app.kubernetes.io/managed-by": "labapp"}}},
+        {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+         "metadata": {"name": GUARD_POLICY},
+         "spec": {
+             "failurePolicy": "Fail",
+             "matchConstraints": {"resourceRules": [{
+                 "apiGroups": [""], "apiVersions": ["v1"], "operations": ["UPDATE"],
+                 "resources": ["namespaces"]}]},
+             "matchConditions": [{"name": "is-learner",
+                                  "expression": f"'{LEARNERS_GROUP}' in request.userInfo.groups"}],
+             "variables": [
+                 {"name": "newLabels", "expression": _meta_map("object", "labels")},
+                 {"name": "oldLabels", "expression": _meta_map("oldObject", "labels")},
+                 {"name": "newAnnotations", "expression": _meta_map("object", "annotations")},
+                 {"name": "oldAnnotations", "expression": _meta_map("oldObject", "annotations")},
+             ],
+             "validations": [
+                 {"expression": keep_labels,
+                  "message": f"learners may change only {PSA_PREFIX}* labels on their namespace",
+                  "reason": "Forbidden"},
+                 {"expression": keep_annotations,
+                  "message": "learners may not change annotations on their namespace "
+                             f"(only {LAST_APPLIED})",
+                  "reason": "Forbidden"},
+                 {"expression": "object.spec == oldObject.spec",
+                  "message": "learners may not change their namespace's spec",
+                  "reason": "Forbidden"},
+             ],
+         }},
+        {"apiVersion": "admissionregistration.k8s.io/v1",
+         "kind": "ValidatingAdmissionPolicyBinding",
+         "metadata": {"name": GUARD_POLICY},
+         "spec": {"policyName": GUARD_POLICY, "validationActions": ["Deny"]}},
+    ])
+
+
+def _meta_map(obj: str, field: str) -> str:
+    return f"has({obj}.metadata.{field}) ? {obj}.metadata.{field} : {{}}"
+
+
+def _all_except(kind: str, allowed: str) -> str:
+    new, old = f"variables.new{kind}", f"variables.old{kind}"
+    # Every key outside the allowed set is unchanged: none added, changed or removed.
+    return (f"{new}.all(k, {allowed} || (k in {old} && {old}[k] == {new}[k])) && "
+            f"{old}.all(k, {allowed} || k in {new})")
+
+
+def sandbox_objects(sandbox_id: str, namespaces: dict[str, str], quota: Quota) -> list[dict]:
+    account = account_name(sandbox_id)
+    labels = {SANDBOX_LABEL: sandbox_id, "app.kubernetes.io/managed-by": "labapp"}
+    subject = [{"kind": "ServiceAccount", "name": account, "namespace": LEARNERS_NAMESPACE}]
+    objects: list[dict] = [
+        {"apiVersion": "v1", "kind": "ServiceAccount",
+         "metadata": {"name": account, "namespace": LEARNERS_NAMESPACE, "labels": labels}},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+         "metadata": {"name": f"labapp-sandbox-{sandbox_id}", "labels": labels},
+         "rules": [{"apiGroups": [""], "resources": ["namespaces"],
+                    "resourceNames": sorted(namespaces.values()),
+                    "verbs": ["get", "patch", "update"]}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+         "metadata": {"name": f"labapp-sandbox-{sandbox_id}", "labels": labels},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                     "name": f"labapp-sandbox-{sandbox_id}"},
+         "subjects": subject},
+    ]
+    for logical, physical in namespaces.items():
+        objects += [
+            {"apiVersion": "v1", "kind": "Namespace",
+             "metadata": {"name": physical, "labels": {**labels, LOGICAL_LABEL: logical}}},
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+             "metadata": {"name": "labapp-learner", "namespace": physical, "labels": labels},
+             "rules": LEARNER_RULES},
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+             "metadata": {"name": "labapp-learner", "namespace": physical, "labels": labels},
+             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                         "name": "labapp-learner"},
+             "subjects": subject},
+            {"apiVersion": "v1", "kind": "ResourceQuota",
+             "metadata": {"name": "labapp-sandbox", "namespace": physical, "labels": labels},
+             "spec": {"hard": {
+                 "pods": str(quota.pods), "requests.cpu": quota.requests_cpu,
+                 "requests.memory": quota.requests_memory,
+                 "limits.memory": quota.limits_memory, "services": str(quota.services),
+                 "configmaps": str(quota.configmaps), "secrets": str(quota.secrets)}}},
+            {"apiVersion": "v1", "kind": "LimitRange",
+             "metadata": {"name": "labapp-sandbox", "namespace": physical, "labels": labels},
+             "spec": {"limits": [{"type": "Container",
+                                  "defaultRequest": {"cpu": "50m", "memory": "64Mi"},
+                                  "default": {"cpu": "500m", "memory": "256Mi"},
+                                  "max": {"cpu": "1", "memory": "1Gi"}}]}},
+        ]
+    return objects
+
+
+def provision(admin_kubeconfig: Path, *, sandbox_id: str, namespaces: dict[str, str],
+              quota: Quota | None = None, token_seconds: int = 4 * 3600) -> LearnerCredentials:
+    """Create (or complete) a sandbox's objects and issue a token. Idempotent."""
+    ensure_cluster_guard(admin_kubeconfig)
+    apply_objects(admin_kubeconfig, sandbox_objects(sandbox_id, namespaces, quota or Quota()))
+    return issue_token(admin_kubeconfig, sandbox_id=sandbox_id, seconds=token_seconds)
+
+
+def issue_token(admin_kubeconfig: Path, *, sandbox_id: str, seconds: int) -> LearnerCredentials:
+    api = api_client(admin_kubeconfig)
+    account = account_name(sandbox_id)
+    request = k8s.AuthenticationV1TokenRequest(
+        spec=k8s.V1TokenRequestSpec(audiences=[], expiration_seconds=seconds))
+    try:
+        issued = k8s.CoreV1Api(api).create_namespaced_service_account_token(
+            account, LEARNERS_NAMESPACE, request, _request_timeout=10)
+    except (ApiException, HTTPError, OSError) as exc:
+        raise ClusterUnreachable(f"token for {account}: {describe_api_error(exc)}") from exc
+    return LearnerCredentials(
+        service_account=f"system:serviceaccount:{LEARNERS_NAMESPACE}:{account}",
+        kubeconfig=_kubeconfig(api.configuration, issued.status.token, sandbox_id),
+        expires_at=issued.status.expiration_timestamp,
+    )
+
+
+def _kubeconfig(configuration: k8s.Configuration, token: str, sandbox_id: str) -> str:
+    cluster: dict[str, object] = {"server": configuration.host}
+    if configuration.ssl_ca_cert:
+        pem = Path(configuration.ssl_ca_cert).read_bytes()
+        cluster["certificate-authority-data"] = base64.b64encode(pem).decode()
+    if not configuration.verify_ssl:
+        cluster["insecure-skip-tls-verify"] = True
+    name = f"sandbox-{sandbox_id}"
+    return yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": name,
+        "clusters": [{"name": name, "cluster": cluster}],
+        "users": [{"name": name, "user": {"token": token}}],
+        "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
+    }, sort_keys=False)
+
+
+def teardown(admin_kubeconfig: Path, *, sandbox_id: str, namespaces: dict[str, str]) -> None:
+    """Delete everything provision made. Safe to repeat; absent objects are fine."""
+    name = f"labapp-sandbox-{sandbox_id}"
+    rbac = "rbac.authorization.k8s.io/v1"
+    delete_object(admin_kubeconfig, api_version=rbac, kind="ClusterRoleBinding", name=name)
+    delete_object(admin_kubeconfig, api_version=rbac, kind="ClusterRole", name=name)
+    delete_object(admin_kubeconfig, api_version="v1", kind="ServiceAccount",
+                  name=account_name(sandbox_id), namespace=LEARNERS_NAMESPACE)
+    for physical in namespaces.values():
+        delete_object(admin_kubeconfig, api_version="v1", kind="Namespace", name=physical)
