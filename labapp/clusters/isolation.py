@@ -219,6 +219,11 @@ def teardown(admin_kubeconfig: Path, *, sandbox_id: str, namespaces: dict[str, s
     """Delete everything provision made. Safe to repeat; absent objects are fine."""
     name = f"labapp-sandbox-{sandbox_id}"
     rbac = "rbac.authorization.k8s.io/v1"
+    # Bindings first: RBAC denies at once, while the API server may accept an
+    # already-validated token for a few more seconds after its account is gone.
+    for physical in namespaces.values():
+        delete_object(admin_kubeconfig, api_version=rbac, kind="RoleBinding",
+                      name="labapp-learner", namespace=physical)
     delete_object(admin_kubeconfig, api_version=rbac, kind="ClusterRoleBinding", name=name)
     delete_object(admin_kubeconfig, api_version=rbac, kind="ClusterRole", name=name)
     delete_object(admin_kubeconfig, api_version="v1", kind="ServiceAccount",
