@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from labapp.lib.env import env_bool, env_list, env_str
+from labapp.lib.env import env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("LABAPP_VAR_DIR", str(BASE_DIR / "var")))
@@ -25,6 +25,8 @@ INSTALLED_APPS = [
     "template_partials",
     "labapp.clusters",
     "labapp.catalog",
+    "labapp.sandboxes",
+    "labapp.runner",
 ]
 
 MIDDLEWARE = [
@@ -62,6 +64,15 @@ DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": env_str("LABAPP_SQLITE_PATH", str(VAR_DIR / "labapp.sqlite3")),
+        # The web process and the workers share the file: WAL lets readers and
+        # one writer overlap, and IMMEDIATE takes the write lock up front.
+        "OPTIONS": {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        },
+        # A file, not :memory:, so a real worker and server can share the test DB.
+        "TEST": {"NAME": env_str("LABAPP_TEST_SQLITE_PATH", str(VAR_DIR / "test.sqlite3"))},
     }
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -80,6 +91,39 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+# Celery. acks_late + reject_on_worker_lost: a run whose worker dies is handed
+# back, and the run service then ends it as "worker lost" (never re-runs it).
+CELERY_BROKER_URL = REDIS_URL
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("LABAPP_VISIBILITY_TIMEOUT", 300)}
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "interactive"
+CELERY_TASK_ROUTES = {
+    "labapp.runner.tasks.*": {"queue": "interactive"},
+    "labapp.sandboxes.tasks.*": {"queue": "provisioning"},
+}
+# Every periodic job, in one place.
+CELERY_BEAT_SCHEDULE = {
+    "reap-stuck-runs": {"task": "labapp.runner.tasks.reap_runs", "schedule": 10.0},
+    "redo-stalled-sandboxes": {"task": "labapp.sandboxes.tasks.redo_stalled_sandboxes",
+                               "schedule": 60.0},
+}
+
+# Commands: how long one may run, how much output it may keep.
+RUN_TIMEOUT_SECONDS = env_int("LABAPP_RUN_TIMEOUT_SECONDS", 60)
+RUN_OUTPUT_CAP_BYTES = env_int("LABAPP_RUN_OUTPUT_CAP_BYTES", 256_000)
+# A queued run no worker has taken after this long is failed, naming the cause.
+RUN_QUEUE_DEADLINE_SECONDS = env_int("LABAPP_RUN_QUEUE_DEADLINE_SECONDS", 120)
+# A running run not finished by timeout + grace has lost its worker.
+RUN_DEADLINE_GRACE_SECONDS = env_int("LABAPP_RUN_DEADLINE_GRACE_SECONDS", 30)
+RUN_STREAM_TTL_SECONDS = 3600
+
+SANDBOX_HOME = Path(env_str("LABAPP_SANDBOX_HOME", str(VAR_DIR / "sandboxes")))
+SANDBOX_TOKEN_SECONDS = env_int("LABAPP_SANDBOX_TOKEN_SECONDS", 4 * 3600)
 
 # Kubernetes. An empty LABAPP_KUBECONFIG means "the local control plane
 # named LOCALCLUSTER_NAME", which `manage.py localcluster up` provides.

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from labapp.catalog.setup import run_lab_setup
 from labapp.catalog.spec import CommandSpec, LabSpec
 from labapp.catalog.templating import render
 from labapp.catalog.workspace import render_workspace
@@ -22,8 +23,8 @@ from labapp.checks.kinds import CheckContext
 from labapp.checks.outcome import Outcome, Status
 from labapp.clusters import isolation
 from labapp.clusters.client import nodes_are_simulated
-from labapp.runner.execute import RunResult, ToolPaths, execute
-from labapp.runner.shell import CommandRefused, parse_command
+from labapp.runner.command import describe_failure, run_command_line
+from labapp.runner.execute import RunResult, ToolPaths
 
 SUFFIX_ALPHABET = string.ascii_lowercase + string.digits
 
@@ -108,18 +109,10 @@ def rehearse_lab(lab: LabSpec, *, kubeconfig: Path, tools: ToolPaths,
     simulated = nodes_are_simulated(kubeconfig)
     with rehearsal_sandbox(lab, kubeconfig) as sandbox:
         report = LabReport(lab.id, sandbox.namespaces)
-        run_as_admin = _runner(sandbox, tools, sandbox.admin_kubeconfig)
-        run = _runner(sandbox, tools, sandbox.learner_kubeconfig)
-        for command in lab.setup:
-            result = run_as_admin(command)
-            if result.exit_code != 0:
-                report.setup_problems.append(f"setup command `{command.run}` failed: "
-                                             f"{_failure(result)}")
-        ctx = CheckContext(kubeconfig)
-        rendered_setup = [c.render(sandbox.namespaces) for c in lab.setup_checks]
-        for outcome in evaluate_checks(rendered_setup, ctx):
-            if not outcome.passed:
-                report.setup_problems.append(f"setup check did not pass: {outcome.message()}")
+        run = _runner(sandbox, tools)
+        report.setup_problems = run_lab_setup(
+            lab, namespaces=sandbox.namespaces, workspace=sandbox.workspace,
+            admin_kubeconfig=sandbox.admin_kubeconfig, tools=tools)
         if report.setup_problems:
             return report
         for step in lab.steps:
@@ -139,7 +132,7 @@ def rehearse_lab(lab: LabSpec, *, kubeconfig: Path, tools: ToolPaths,
                 last = run(command)
                 if last.exit_code != 0:
                     step_report.problems.append(f"command `{command.run}` failed: "
-                                                f"{_failure(last)}")
+                                                f"{describe_failure(last)}")
             after_ctx = CheckContext(kubeconfig, stdout=last.stdout if last else None,
                                      stderr=last.stderr if last else None)
             for row, outcome in zip(step_report.rows, evaluate_checks(checks, after_ctx),
@@ -150,26 +143,13 @@ def rehearse_lab(lab: LabSpec, *, kubeconfig: Path, tools: ToolPaths,
         return report
 
 
-def _runner(sandbox: RehearsalSandbox, tools: ToolPaths,
-            kubeconfig: Path) -> Callable[[CommandSpec], RunResult]:
+def _runner(sandbox: RehearsalSandbox, tools: ToolPaths) -> Callable[[CommandSpec], RunResult]:
+    """Runs step commands as the learner, with the learner's own token."""
     def run(command: CommandSpec) -> RunResult:
-        line = render(command.run, sandbox.namespaces)
-        try:
-            pipeline = parse_command(line)
-        except CommandRefused as exc:
-            return RunResult(exit_code=None, stdout="", stderr="", duration_s=0.0,
-                             first_byte_s=None, timed_out=False, truncated=False,
-                             error=f"refused: {exc.reason}")
-        return execute(pipeline, tools=tools, kubeconfig=kubeconfig,
-                       workdir=sandbox.workspace, timeout=120)
+        return run_command_line(render(command.run, sandbox.namespaces), tools=tools,
+                                kubeconfig=sandbox.learner_kubeconfig,
+                                workdir=sandbox.workspace, timeout=120)
     return run
-
-
-def _failure(result: RunResult) -> str:
-    if result.error:
-        return result.error
-    tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
-    return f"exit {result.exit_code}: " + " / ".join(tail)
 
 
 def format_report(report: LabReport) -> str:

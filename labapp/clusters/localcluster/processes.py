@@ -83,15 +83,23 @@ def read_pid(pid_path: Path) -> int | None:
 def is_running(pid: int, binary: Path) -> bool:
     child = _children.get(pid)
     if child is not None:
-        # Reap it if it exited, so it does not linger as a zombie. The answer
-        # comes from /proc: poll() reports "exited" on ECHILD, which is not proof.
-        child.poll()
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X") and argv0 == os.fsencode(binary)
+        # Our own child: waitpid is authoritative, and reaps it if it exited.
+        return child.poll() is None
+    # A process from an earlier `up`: trust /proc, but only for our binary.
+    # cmdline reads empty for an instant while a process execs or its memory
+    # map is busy, so an empty read is retried rather than taken as "not ours".
+    for _ in range(20):
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0]
+        except (OSError, IndexError):
+            return False
+        if state in ("Z", "X"):
+            return False
+        if argv0:
+            return argv0 == os.fsencode(binary)
+        time.sleep(0.01)
+    return False
 
 
 def stop(pid: int, binary: Path, timeout: float = 15.0) -> None:

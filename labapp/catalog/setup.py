@@ -1,0 +1,31 @@
+"""Bring a fresh sandbox to a lab's starting state (admin credentials)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from labapp.catalog.spec import LabSpec
+from labapp.catalog.templating import render
+from labapp.checks.evaluate import evaluate_checks
+from labapp.checks.kinds import CheckContext
+from labapp.runner.command import describe_failure, run_command_line
+from labapp.runner.execute import ToolPaths
+
+
+def run_lab_setup(lab: LabSpec, *, namespaces: Mapping[str, str], workspace: Path,
+                  admin_kubeconfig: Path, tools: ToolPaths) -> list[str]:
+    """Run the setup commands, then require the setup checks to pass. Returns problems."""
+    problems = []
+    for command in lab.setup:
+        result = run_command_line(render(command.run, namespaces), tools=tools,
+                                  kubeconfig=admin_kubeconfig, workdir=workspace, timeout=120)
+        if result.exit_code != 0:
+            problems.append(f"setup command `{command.run}` failed: {describe_failure(result)}")
+    if problems:
+        return problems
+    checks = [check.render(namespaces) for check in lab.setup_checks]
+    for outcome in evaluate_checks(checks, CheckContext(admin_kubeconfig)):
+        if not outcome.passed:
+            problems.append(f"setup check did not pass: {outcome.message()}")
+    return problems

@@ -1,0 +1,52 @@
+"""A run's live output as a Redis stream: one entry per chunk, then `done`.
+
+Stream ids double as SSE event ids, so a reconnect with Last-Event-ID
+resumes exactly after the last chunk the browser saw.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from typing import Any
+
+import redis
+from django.conf import settings
+
+log = logging.getLogger(__name__)
+MAX_ENTRIES = 20_000
+
+
+def stream_key(run_id: int) -> str:
+    return f"labapp:run:{run_id}"
+
+
+def sync_client() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=2)
+
+
+class RunStreamWriter:
+    """Appends chunks; a Redis failure is logged, never fatal to the run."""
+
+    def __init__(self, run_id: int, client: redis.Redis | None = None) -> None:
+        self.key = stream_key(run_id)
+        self.client = client or sync_client()
+        self.failed = False
+
+    def chunk(self, kind: str, text: str) -> None:
+        self._add({"kind": kind, "text": text})
+
+    def done(self, payload: dict[str, Any]) -> None:
+        self._add({"kind": "done", "text": json.dumps(payload)})
+        with contextlib.suppress(redis.RedisError):
+            self.client.expire(self.key, settings.RUN_STREAM_TTL_SECONDS)
+
+    def _add(self, fields: dict[str, str]) -> None:
+        try:
+            self.client.xadd(self.key, fields, maxlen=MAX_ENTRIES, approximate=True)
+        except redis.RedisError as exc:
+            if not self.failed:
+                log.warning("live output for %s lost (%s); the result is still stored",
+                            self.key, exc)
+            self.failed = True

@@ -1,0 +1,163 @@
+"""Sandbox lifecycle: create, provision, refresh, reset, tear down."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import secrets
+import shutil
+import string
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from labapp.catalog.registry import get_lab
+from labapp.catalog.setup import run_lab_setup
+from labapp.catalog.workspace import render_workspace
+from labapp.clusters import isolation
+from labapp.clusters.client import ClusterUnreachable
+from labapp.clusters.config import admin_kubeconfig
+from labapp.runner.tools import default_tools
+from labapp.sandboxes.models import Sandbox
+
+SLUG_ALPHABET = string.ascii_lowercase + string.digits
+# A provisioning that has not finished after this long lost its worker: redo it.
+PROVISIONING_DEADLINE = dt.timedelta(minutes=5)
+
+
+def new_slug() -> str:
+    # Starts with a letter: it ends up in DNS-style Kubernetes names.
+    return secrets.choice(string.ascii_lowercase) + "".join(
+        secrets.choice(SLUG_ALPHABET) for _ in range(5))
+
+
+@transaction.atomic
+def sandbox_create(*, owner, lab_id: str, lifetime: dt.timedelta | None = None) -> Sandbox:
+    """The learner's live sandbox for this lab; a new one is queued for provisioning."""
+    lab = get_lab(lab_id)
+    existing = (Sandbox.objects.select_for_update()
+                .filter(owner=owner, lab_id=lab_id).exclude(state=Sandbox.State.DELETED).first())
+    if existing:
+        return existing
+    slug = new_slug()
+    sandbox = Sandbox.objects.create(
+        owner=owner, lab_id=lab.id, slug=slug,
+        namespaces={name: f"{name}-{slug}" for name in lab.namespaces},
+        expires_at=timezone.now() + lifetime if lifetime else None,
+        status_message="waiting for a worker to provision it",
+    )
+    _enqueue_provision(sandbox)
+    return sandbox
+
+
+def _enqueue_provision(sandbox: Sandbox) -> None:
+    from labapp.sandboxes.tasks import provision_sandbox
+
+    provision_sandbox.delay_on_commit(sandbox.id)
+
+
+def sandbox_provision(*, sandbox_id: int) -> Sandbox:
+    """Bring a PROVISIONING sandbox to READY, or to FAILED with nothing left behind."""
+    with transaction.atomic():
+        sandbox = Sandbox.objects.select_for_update().get(id=sandbox_id)
+        if sandbox.state != Sandbox.State.PROVISIONING:
+            return sandbox
+        now = timezone.now()
+        if sandbox.claimed_at and now - sandbox.claimed_at < PROVISIONING_DEADLINE:
+            return sandbox  # another worker is on it
+        sandbox.claimed_at = now
+        sandbox.status_message = "creating namespaces, access rules and quotas"
+        sandbox.save(update_fields=["claimed_at", "status_message", "updated_at"])
+    lab = get_lab(sandbox.lab_id)
+    admin = admin_kubeconfig()
+    try:
+        credentials = isolation.provision(admin, sandbox_id=sandbox.slug,
+                                          namespaces=sandbox.namespaces,
+                                          token_seconds=settings.SANDBOX_TOKEN_SECONDS)
+        render_workspace(lab, sandbox.namespaces, sandbox.workspace)
+        problems = run_lab_setup(lab, namespaces=sandbox.namespaces, workspace=sandbox.workspace,
+                                 admin_kubeconfig=admin, tools=default_tools())
+    except ClusterUnreachable as exc:
+        problems = [f"the sandbox cluster is unreachable: {exc}"]
+        credentials = None
+    if problems:
+        _cleanup(sandbox)
+        return _mark(sandbox_id, Sandbox.State.FAILED, "; ".join(problems))
+    assert credentials is not None
+    return _mark(sandbox_id, Sandbox.State.READY, "ready",
+                 learner_kubeconfig=credentials.kubeconfig,
+                 token_expires_at=credentials.expires_at, ready_at=timezone.now())
+
+
+def _mark(sandbox_id: int, state: str, message: str, **fields) -> Sandbox:
+    with transaction.atomic():
+        sandbox = Sandbox.objects.select_for_update().get(id=sandbox_id)
+        if sandbox.state == Sandbox.State.DELETED:
+            return sandbox  # torn down while we worked; do not resurrect it
+        sandbox.state, sandbox.status_message = state, message
+        for name, value in fields.items():
+            setattr(sandbox, name, value)
+        sandbox.save()
+        return sandbox
+
+
+def _cleanup(sandbox: Sandbox) -> None:
+    # Unreachable: nothing reachable was made, and a later teardown retries.
+    with contextlib.suppress(ClusterUnreachable):
+        isolation.teardown(admin_kubeconfig(), sandbox_id=sandbox.slug,
+                           namespaces=sandbox.namespaces)
+    shutil.rmtree(sandbox.directory, ignore_errors=True)
+
+
+def sandbox_refresh_token(*, sandbox: Sandbox) -> Sandbox:
+    if not sandbox.token_needs_refresh():
+        return sandbox
+    credentials = isolation.issue_token(admin_kubeconfig(), sandbox_id=sandbox.slug,
+                                        seconds=settings.SANDBOX_TOKEN_SECONDS)
+    Sandbox.objects.filter(id=sandbox.id).update(
+        learner_kubeconfig=credentials.kubeconfig, token_expires_at=credentials.expires_at)
+    sandbox.refresh_from_db()
+    return sandbox
+
+
+def sandbox_materialize(*, sandbox: Sandbox) -> None:
+    """Make sure this machine has the sandbox's kubeconfig and workspace."""
+    sandbox.directory.mkdir(parents=True, exist_ok=True)
+    current = sandbox.kubeconfig_path.read_text() if sandbox.kubeconfig_path.exists() else None
+    if current != sandbox.learner_kubeconfig:
+        tmp = sandbox.kubeconfig_path.with_suffix(".tmp")
+        tmp.write_text(sandbox.learner_kubeconfig)
+        tmp.chmod(0o600)
+        tmp.replace(sandbox.kubeconfig_path)
+    if not sandbox.workspace.exists():
+        render_workspace(get_lab(sandbox.lab_id), sandbox.namespaces, sandbox.workspace)
+
+
+def sandbox_teardown(*, sandbox_id: int) -> Sandbox:
+    with transaction.atomic():
+        sandbox = Sandbox.objects.select_for_update().get(id=sandbox_id)
+        if sandbox.state == Sandbox.State.DELETED:
+            return sandbox
+        sandbox.state, sandbox.status_message = Sandbox.State.DELETED, "deleted"
+        sandbox.save()
+    _cleanup(sandbox)
+    return sandbox
+
+
+def sandbox_reset(*, sandbox_id: int) -> Sandbox:
+    """Teardown plus a fresh sandbox (new names: the old ones may still be terminating)."""
+    old = sandbox_teardown(sandbox_id=sandbox_id)
+    return sandbox_create(owner=old.owner, lab_id=old.lab_id,
+                          lifetime=(old.expires_at - old.created_at) if old.expires_at else None)
+
+
+def sandboxes_redo_stalled(*, now: dt.datetime | None = None) -> int:
+    """Re-enqueue provisionings whose worker vanished; provisioning is idempotent."""
+    cutoff = (now or timezone.now()) - PROVISIONING_DEADLINE
+    stalled = list(Sandbox.objects.filter(state=Sandbox.State.PROVISIONING,
+                                          updated_at__lt=cutoff))
+    for sandbox in stalled:
+        Sandbox.objects.filter(id=sandbox.id).update(claimed_at=None, updated_at=timezone.now())
+        _enqueue_provision(sandbox)
+    return len(stalled)
