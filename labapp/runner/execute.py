@@ -168,9 +168,10 @@ class _Run:
     def _argv(self, stage: Stage) -> list[str]:
         args = [field for word in stage.words for field in self._expand(word)]
         try:
+            # Checked again on the real argv: a `$(...)` may have produced a flag.
             run_args = vetted_args(stage.program, args)
         except CommandRefused as refused:
-            self._stop(f"refused after substitution: {refused.reason}")
+            self._stop(f"refused: {refused.reason}")
         return [str(self.tools.path_for(stage.program)), *run_args]
 
     def _expand(self, word: Word) -> list[str]:
@@ -234,7 +235,10 @@ class _Run:
                     self._time_out(group)
                 for key, _ in selector.select(timeout=remaining):
                     stream: _Stream = key.data
-                    data = os.read(key.fd, _READ_SIZE)
+                    try:
+                        data = os.read(key.fd, _READ_SIZE)
+                    except BlockingIOError:
+                        continue
                     if not data:
                         selector.unregister(key.fd)
                         stream.pipe.close()

@@ -28,6 +28,9 @@ __all__ = ["CommandRefused", "Pipeline", "Stage", "Substitution", "Word", "parse
 
 MAX_LENGTH = 2000
 MAX_DEPTH = 2
+# Each stage and each `$(...)` is a process; no lab command needs more.
+MAX_STAGES = 8
+MAX_SUBSTITUTIONS = 8
 
 
 @dataclass(frozen=True)
@@ -54,8 +57,9 @@ class Pipeline:
 
 def parse_command(line: str) -> Pipeline:
     _check_text(line)
+    masked = _mask_quoted_text(line)
     try:
-        nodes = bashlex.parse(line)
+        nodes = bashlex.parse(masked)
     except Exception as exc:  # bashlex raises many types; none may reach the learner raw
         raise CommandRefused(_parse_failure(exc)) from None
     if len(nodes) != 1:
@@ -129,6 +133,72 @@ def _parse_failure(exc: Exception) -> str:
     return "the command could not be parsed"
 
 
+# --- what bashlex gets to see ------------------------------------------------------
+
+_MASK = "_"
+
+
+def _mask_quoted_text(line: str) -> str:
+    """The line with quoted text blanked out (same length, so positions still match).
+
+    Quoted text is literal (but for `$(...)` in double quotes), so the structure
+    is unchanged. bashlex misreads `$`, `{`, `~` and `<(` inside quotes, and can
+    even loop forever on `a'${'`; the words themselves are read from the real line.
+    The expansions bashlex handles worst are refused here, before it sees them.
+    """
+    out = list(line)
+    contexts = ["plain"]  # "plain", "paren" (inside `$(` or `(`), or '"'
+    i = 0
+    while i < len(line):
+        char, context = line[i], contexts[-1]
+        if char == "\\":
+            i += 2  # an escaped character never opens or closes anything
+            continue
+        if char == "`":
+            raise CommandRefused("backticks are refused: use `$(...)` instead")
+        if char == "$":
+            _refuse_bad_dollar(line[i + 1:], in_quotes=context == '"')
+        if context == '"':
+            if char == '"':
+                contexts.pop()
+            elif line.startswith("$(", i):
+                contexts.append("paren")
+                i += 2
+                continue
+            else:
+                out[i] = _MASK
+        elif char == "'":
+            end = line.find("'", i + 1)
+            if end == -1:
+                break  # unterminated: bashlex reports it
+            out[i + 1:end] = _MASK * (end - i - 1)
+            i = end
+        elif char == '"':
+            contexts.append('"')
+        elif char == "(":
+            contexts.append("paren")
+        elif char == ")" and context == "paren":
+            contexts.pop()
+        i += 1
+    return "".join(out)
+
+
+def _refuse_bad_dollar(following: str, *, in_quotes: bool) -> None:
+    """`$` forms with no place here; `following` is the text after the `$`."""
+    if following.startswith("{"):
+        name = re.match(r"\{[^}\s]{0,40}\}", following)
+        raise CommandRefused(
+            f"parameter expansion `${name.group(0) if name else '{...}'}` is refused: there "
+            "are no variables here; put a literal `$` in single quotes"
+        )
+    if following.startswith(("((", "[")):
+        raise CommandRefused("arithmetic `$((...))` and `$[...]` is refused")
+    if following.startswith("'") and not in_quotes:
+        raise CommandRefused("`$'...'` quoting is refused: use plain '...' quotes")
+    if following.startswith('"') and not in_quotes:
+        raise CommandRefused('`$"..."` quoting is refused: use plain "..." quotes')
+
+
 # --- structure ------------------------------------------------------------------
 
 _OPERATORS = {
@@ -147,6 +217,7 @@ _CONTROL = {"if", "for", "while", "until", "case"}
 class _Parser:
     def __init__(self, line: str) -> None:
         self.line = line
+        self.substitutions = 0
 
     def pipeline(self, node: Any, *, depth: int) -> Pipeline:
         if node.kind == "command":
@@ -164,6 +235,8 @@ class _Parser:
                 raise CommandRefused("`!` (negating the exit status) is refused")
             else:
                 raise CommandRefused(_structure_reason(part))
+        if len(stages) > MAX_STAGES:
+            raise CommandRefused(f"pipelines of more than {MAX_STAGES} commands are refused")
         return Pipeline(tuple(stages))
 
     def stage(self, node: Any, *, depth: int) -> Stage:
@@ -179,6 +252,8 @@ class _Parser:
                 raise CommandRefused(_redirect_reason(part))
             else:
                 raise CommandRefused(_structure_reason(part))
+        if not words:
+            raise CommandRefused("the command is empty")
         program = _program(words[0])
         args = tuple(words[1:])
         vetted_args(program, [_static_text(word) for word in args])
@@ -256,6 +331,7 @@ def _static_text(word: Word) -> str:
 # --- words ----------------------------------------------------------------------
 
 _GLOBS = "*?["
+_METACHARACTERS = " \t;&|<>()"
 _DQUOTE_ESCAPES = '$`"\\'
 _BRACES = re.compile(r"\{[^{}]*(,|\.\.)[^{}]*\}")
 _QUOTED = "\x01"  # stands for a quoted character when looking for brace expansion
@@ -292,6 +368,8 @@ class _WordReader:
             else:
                 i = self._unquoted(i, end)
             i += 1
+        if quote is not None:
+            raise CommandRefused("the command could not be parsed: a quote is not closed")
         if _BRACES.search("".join(self.unquoted)):
             raise CommandRefused(
                 "brace expansion `{a,b}` is refused: quote the word if you mean the braces"
@@ -338,6 +416,9 @@ class _WordReader:
             )
         elif char == "`":
             raise CommandRefused("backticks are refused: use `$(...)` instead")
+        elif char in _METACHARACTERS:
+            # bash would have ended the word here: bashlex and bash disagree, so stop.
+            raise CommandRefused(f"the command could not be parsed near `{char}`")
         self._add(char, quoted=False)
         return i
 
@@ -346,11 +427,8 @@ class _WordReader:
         following = self.line[i + 1] if i + 1 < end else ""
         if following in {"", " ", "\t"} or (in_quotes and following == '"'):
             return
-        if following == "'":
-            raise CommandRefused("`$'...'` quoting is refused: use plain '...' quotes")
-        if following == '"':
-            raise CommandRefused('`$"..."` quoting is refused: use plain "..." quotes')
-        if following in "([":
+        _refuse_bad_dollar(self.line[i + 1:end], in_quotes=in_quotes)
+        if following == "(":
             raise CommandRefused("arithmetic `$((...))` and `$[...]` is refused")
         name = re.match(r"\{[^}]*\}?|[A-Za-z_][A-Za-z0-9_]*|.", self.line[i + 1:end])
         shown = "$" + (name.group(0) if name else "")
@@ -360,6 +438,9 @@ class _WordReader:
         )
 
     def _substitution(self, node: Any, *, split: bool) -> int:
+        self.parser.substitutions += 1
+        if self.parser.substitutions > MAX_SUBSTITUTIONS:
+            raise CommandRefused(f"more than {MAX_SUBSTITUTIONS} `$(...)` are refused")
         self._flush()
         pipeline = self.parser.pipeline(node.command, depth=self.depth + 1)
         self.pieces.append(Substitution(pipeline, split=split))

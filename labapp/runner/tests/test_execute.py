@@ -140,6 +140,7 @@ def test_environment_is_reduced(
     seen = dict(line.split("=", 1) for line in lines[:-1] if "=" in line)
     seen.pop("PWD", None)  # sh sets it for itself
     assert "hunter2" not in dump.read_text()
+    assert set(seen) == {"KUBECONFIG", "HOME", "PATH", "LANG", "KUBECACHEDIR", "KUBERC"}
     assert seen == run_environment(kubeconfig=workdir.parent / "kubeconfig", workdir=workdir)
     assert seen["PATH"] == "/nonexistent"
     assert seen["HOME"] == str(workdir)

@@ -234,6 +234,9 @@ HOSTILE: list[tuple[str, str]] = [
     ("kubectl get 'pods", "could not be parsed"),
     ("kubectl get pods |", "could not be parsed"),
     ("kubectl get $(kubectl get $(kubectl get $(kubectl get pods)))", "nested deeper"),
+    ("kubectl get pods" + " | grep a" * 8, "more than 8 commands"),
+    ("kubectl get" + " $(kubectl get pods)" * 9, "more than 8 `$(...)`"),
+    ("kubectl get pods \"x'$(kubectl get pods)'\" | sh", "`sh` is refused"),
 ]
 
 

@@ -101,10 +101,28 @@ def test_nesting_two_levels_is_allowed() -> None:
         ("grep '$(not a substitution)'", ("$(not a substitution)",)),
         ("grep -e '-v'", ("-e", "-v")),
         ("grep -E '^(web|api)-[0-9]+$'", ("-E", "^(web|api)-[0-9]+$")),
+        # bashlex misreads `$`, `<(` and `~` inside quotes; the words come out literal
+        ("grep a'$x'", ("a$x",)),
+        ("grep a'${'", ("a${",)),
+        ('grep "<(x) ~ {a,b}"', ("<(x) ~ {a,b}",)),
+        ("grep \"'a b'\"", ("'a b'",)),
     ],
 )
 def test_quotes_are_removed_as_bash_would(line: str, expected: tuple[str, ...]) -> None:
     assert parse_command(line) == single("grep", *expected)
+
+
+@pytest.mark.timeout(10)
+def test_inputs_that_hang_bashlex_are_kept_from_it() -> None:
+    # bashlex 0.18 loops forever on `a'${'`; it only ever sees quoted text blanked out.
+    plan = parse_command("kubectl get pods -o jsonpath='a${'")
+    assert plan.stages[0].words[-1] == ("jsonpath=a${",)
+
+
+def test_single_quotes_inside_double_quotes_do_not_hide_a_substitution() -> None:
+    plan = parse_command("kubectl describe \"x'$(kubectl get pods)'\"")
+    word = plan.stages[0].words[1]
+    assert word[0] == "x'" and isinstance(word[1], Substitution) and word[2] == "'"
 
 
 def test_quoted_jsonpath_is_one_word() -> None:
