@@ -34,17 +34,25 @@ class KubeObject:
 
 
 @functools.lru_cache(maxsize=32)
-def _dynamic(kubeconfig: str) -> DynamicClient:
+def _cached_dynamic(kubeconfig: str) -> DynamicClient:
     return DynamicClient(api_client(kubeconfig))
+
+
+def _dynamic(kubeconfig: Path | str) -> DynamicClient:
+    """The dynamic client; building it runs discovery, so it can fail to connect."""
+    try:
+        return _cached_dynamic(str(kubeconfig))
+    except (ApiException, HTTPError, OSError) as exc:
+        raise ClusterUnreachable(describe_api_error(exc)) from exc
 
 
 def _resource(kubeconfig: Path | str, api_version: str, kind: str):
     try:
-        return _dynamic(str(kubeconfig)).resources.get(api_version=api_version, kind=kind)
+        return _dynamic(kubeconfig).resources.get(api_version=api_version, kind=kind)
     except ResourceNotFoundError as exc:
         raise UnknownKind(f"the API server has no kind {kind} in {api_version}") from exc
     except (ApiException, HTTPError, OSError) as exc:
-        _dynamic.cache_clear()  # rediscover next time; the server may come back
+        _cached_dynamic.cache_clear()  # rediscover next time; the server may come back
         raise ClusterUnreachable(describe_api_error(exc)) from exc
 
 
@@ -92,7 +100,7 @@ FIELD_MANAGER = "labapp"
 
 def apply_objects(kubeconfig: Path | str, objects: list[dict[str, Any]]) -> None:
     """Server-side apply, in order: idempotent, so provisioning twice does no harm."""
-    client = _dynamic(str(kubeconfig))
+    client = _dynamic(kubeconfig)
     for body in objects:
         resource = _resource(kubeconfig, body["apiVersion"], body["kind"])
         meta = body["metadata"]

@@ -1,0 +1,131 @@
+"""Sandbox lifecycle services, called directly against the real control plane."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+
+import pytest
+import redis
+from django.conf import settings as django_settings
+
+from labapp.catalog.registry import all_labs
+from labapp.sandboxes.models import Sandbox
+from labapp.sandboxes.services import (
+    sandbox_create,
+    sandbox_provision,
+    sandbox_reset,
+    sandbox_teardown,
+    sandboxes_redo_stalled,
+)
+from tests.fixtures.cluster import make_kubectl, write_unreachable_kubeconfig
+
+pytestmark = [pytest.mark.cluster, pytest.mark.django_db]
+
+
+@pytest.fixture
+def cluster_settings(settings, local_cluster, tmp_path):
+    settings.KUBECONFIG = str(local_cluster.kubeconfig_path)
+    settings.SANDBOX_HOME = tmp_path / "sandboxes"
+    return settings
+
+
+@pytest.fixture
+def learner(django_user_model):
+    return django_user_model.objects.create_user("linus", password="x")
+
+
+def provisioned(learner, lab_id="pss-baseline") -> Sandbox:
+    return sandbox_provision(sandbox_id=sandbox_create(owner=learner, lab_id=lab_id).id)
+
+
+def namespace_phase(kubectl, name: str) -> str:
+    shown = kubectl("get", "namespace", name, "-o", "jsonpath={.status.phase}")
+    return shown.stdout if shown.returncode == 0 else "gone"
+
+
+def test_provisioning_makes_a_ready_sandbox_at_the_labs_starting_state(
+        cluster_settings, learner, kubectl):
+    sandbox = provisioned(learner)
+    assert sandbox.state == Sandbox.State.READY, sandbox.status_message
+    ns = sandbox.namespaces["assets"]
+    assert ns == f"assets-{sandbox.slug}"
+    # Setup ran as admin: the privileged assets pod runs, as the lab expects.
+    pods = kubectl("-n", ns, "get", "pods", "-o", "jsonpath={.items[*].status.phase}")
+    assert pods.stdout == "Running"
+    # The learner's own token works, in their namespace only.
+    sandbox.kubeconfig_path.parent.mkdir(parents=True, exist_ok=True)
+    sandbox.kubeconfig_path.write_text(sandbox.learner_kubeconfig)
+    as_learner = make_kubectl(sandbox.kubeconfig_path)
+    assert as_learner("-n", ns, "get", "deployment", "assets").returncode == 0
+    assert as_learner("-n", "default", "get", "pods").returncode != 0
+    assert (sandbox.workspace / "assets" / "baseline-namespace").is_dir()
+
+
+def test_provisioning_twice_does_no_harm_and_create_resumes(cluster_settings, learner):
+    sandbox = provisioned(learner)
+    again = sandbox_provision(sandbox_id=sandbox.id)
+    assert (again.state, again.learner_kubeconfig) == (Sandbox.State.READY,
+                                                       sandbox.learner_kubeconfig)
+    assert sandbox_create(owner=learner, lab_id="pss-baseline").id == sandbox.id
+
+
+def test_an_unreachable_cluster_fails_provisioning_naming_the_cause(
+        cluster_settings, learner, tmp_path, unused_tcp_port):
+    cluster_settings.KUBECONFIG = str(
+        write_unreachable_kubeconfig(tmp_path / "kc", unused_tcp_port))
+    sandbox = provisioned(learner)
+    assert sandbox.state == Sandbox.State.FAILED
+    assert sandbox.status_message.startswith("the sandbox cluster is unreachable:")
+    assert "could not be reached" in sandbox.status_message
+    assert not sandbox.directory.exists()
+
+
+def test_a_failing_setup_leaves_nothing_half_made(cluster_settings, learner, kubectl, tmp_path):
+    labs = tmp_path / "lab_steps"
+    shutil.copytree(django_settings.LAB_STEPS_DIR, labs)
+    broken = labs / "components" / "assets" / "base" / "configmap.yaml"
+    broken.write_text(broken.read_text().replace('PORT: "8080"', "PORT: [not, a, string]"))
+    cluster_settings.LAB_STEPS_DIR = labs
+    all_labs.cache_clear()
+    try:
+        sandbox = provisioned(learner)
+    finally:
+        all_labs.cache_clear()
+    assert sandbox.state == Sandbox.State.FAILED
+    assert "setup command `kubectl apply -k assets/privileged-workload` failed" in (
+        sandbox.status_message)
+    assert namespace_phase(kubectl, sandbox.namespaces["assets"]) in ("Terminating", "gone")
+    account = kubectl("-n", "labapp-learners", "get", "serviceaccount",
+                      f"learner-{sandbox.slug}")
+    assert "NotFound" in account.stderr
+
+
+def test_reset_replaces_the_sandbox_and_teardown_removes_it(cluster_settings, learner, kubectl):
+    first = provisioned(learner)
+    fresh = sandbox_reset(sandbox_id=first.id)
+    first.refresh_from_db()
+    assert first.state == Sandbox.State.DELETED
+    assert fresh.slug != first.slug and fresh.state == Sandbox.State.PROVISIONING
+    assert namespace_phase(kubectl, first.namespaces["assets"]) in ("Terminating", "gone")
+    fresh = sandbox_provision(sandbox_id=fresh.id)
+    assert fresh.state == Sandbox.State.READY
+
+    gone = sandbox_teardown(sandbox_id=fresh.id)
+    assert gone.state == Sandbox.State.DELETED
+    assert namespace_phase(kubectl, fresh.namespaces["assets"]) in ("Terminating", "gone")
+    assert not gone.directory.exists()
+
+
+def test_a_stalled_provisioning_is_queued_again(
+        cluster_settings, learner, redis_server, django_capture_on_commit_callbacks):
+    sandbox = sandbox_create(owner=learner, lab_id="pss-baseline")
+    long_ago = sandbox.updated_at - dt.timedelta(minutes=30)
+    Sandbox.objects.filter(id=sandbox.id).update(updated_at=long_ago, claimed_at=long_ago)
+    queue = redis.Redis.from_url(redis_server.url)
+    queue.delete("provisioning")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sandboxes_redo_stalled() == 1
+    assert queue.llen("provisioning") == 1  # a real message, on the real broker
+    sandbox.refresh_from_db()
+    assert sandbox.claimed_at is None
