@@ -13,8 +13,7 @@ controlplane: setup
 	$(PY) manage.py localcluster build
 
 up: controlplane
-	$(PY) manage.py localcluster up
-	$(VENV)/bin/uvicorn labapp.asgi:application --host $(HOST) --port $(PORT)
+	$(PY) manage.py runlab --host $(HOST) --port $(PORT)
 
 down: setup
 	$(PY) manage.py localcluster down

@@ -101,7 +101,7 @@ class LocalCluster:
         binaries = self.toolchain.ensure(progress)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.pki.ensure()
-        running = {c.name for c in COMPONENTS if self._running_pid(c, binaries)}
+        running = {c.name for c in COMPONENTS if self._running(c)}
         old_ports = self.ports()
         wanted = {key: old_ports.get(key, DEFAULT_PORTS[key]) for key in DEFAULT_PORTS}
         keep = {key for c in COMPONENTS if c.name in running for key in c.owns}
@@ -119,45 +119,43 @@ class LocalCluster:
         except BaseException:
             # Leave nothing half-started behind: stop what this call started.
             for name in reversed(started):
-                pid = processes.read_pid(self._pid_path(name))
-                if pid:
-                    processes.stop(pid, binaries.path(name))
-                self._pid_path(name).unlink(missing_ok=True)
+                self._stop(name)
             raise
         progress(f"cluster {self.name!r} is ready: KUBECONFIG={self.kubeconfig_path}")
 
     def _start_missing(self, binaries: Binaries, ports: dict[str, int], moved: set[str],
                        started: list[str], progress: Progress) -> None:
         for component in COMPONENTS:
-            pid = self._running_pid(component, binaries)
+            found = self._running(component)
             # A restarted upstream on the same port is fine: clients reconnect.
             # One that moved to a new port needs its dependents restarted.
             upstream_moved = any(key in moved for key in component.uses)
-            if pid and not upstream_moved and self._healthy(component, ports):
-                progress(f"{component.name} is already running (pid {pid})")
+            current = found and found.binary == binaries.path(component.name)
+            if current and not upstream_moved and self._healthy(component, ports):
+                progress(f"{component.name} is already running (pid {found.pid})")
                 continue
-            if pid:
-                progress(f"restarting {component.name} (pid {pid})")
-                processes.stop(pid, binaries.path(component.name))
+            if found:
+                why = ("its binaries changed" if not current else
+                       "a component it uses moved port" if upstream_moved else "it is unhealthy")
+                progress(f"restarting {component.name} (pid {found.pid}): {why}")
+                self._stop(component.name)
             started.append(component.name)
             self._start(component, binaries, ports, progress)
 
     def down(self, progress: Progress = print) -> None:
-        binaries = self.toolchain.cached()
         for component in reversed(COMPONENTS):
-            pid = processes.read_pid(self._pid_path(component.name))
-            if pid and binaries and processes.is_running(pid, binaries.path(component.name)):
-                progress(f"stopping {component.name} (pid {pid})")
-                processes.stop(pid, binaries.path(component.name))
-            self._pid_path(component.name).unlink(missing_ok=True)
+            found = self._running(component)
+            if found:
+                progress(f"stopping {component.name} (pid {found.pid})")
+            self._stop(component.name)
         progress(f"cluster {self.name!r} is down; its data stays in {self.workdir}")
 
     def status(self) -> list[ComponentStatus]:
-        binaries = self.toolchain.cached()
         ports = self.ports()
         report = []
         for component in COMPONENTS:
-            pid = self._running_pid(component, binaries) if binaries else None
+            found = self._running(component)
+            pid = found.pid if found else None
             report.append(ComponentStatus(
                 name=component.name,
                 pid=pid,
@@ -169,11 +167,14 @@ class LocalCluster:
         return report
 
     # -- internals -----------------------------------------------------------
-    def _running_pid(self, component: Component, binaries: Binaries) -> int | None:
-        pid = processes.read_pid(self._pid_path(component.name))
-        if pid and processes.is_running(pid, binaries.path(component.name)):
-            return pid
-        return None
+    def _running(self, component: Component) -> processes.Recorded | None:
+        return processes.running(self._pid_path(component.name))
+
+    def _stop(self, name: str) -> None:
+        recorded = processes.read_pid(self._pid_path(name))
+        if recorded:
+            processes.stop(recorded.pid, recorded.binary)
+        self._pid_path(name).unlink(missing_ok=True)
 
     def _start(self, component: Component, binaries: Binaries, ports: dict[str, int],
                progress: Progress) -> None:
@@ -184,7 +185,8 @@ class LocalCluster:
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.workdir),
                "KWOK_WORKDIR": str(self.workdir / "kwok")}
         pid = processes.spawn(argv, log_path=self.log_path(component.name),
-                              pid_path=self._pid_path(component.name), cwd=self.workdir, env=env)
+                              pid_path=self._pid_path(component.name), cwd=self.workdir,
+                              env=env).pid
         started = time.monotonic()
         deadline = started + component.ready_timeout
         while time.monotonic() < deadline:

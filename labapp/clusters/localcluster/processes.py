@@ -7,6 +7,7 @@ only while its command line starts with the binary we launched.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -15,6 +16,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 # Popen handles of children this process started, so they can be reaped and
@@ -56,8 +58,17 @@ def pick_ports(wanted: dict[str, int], keep: set[str]) -> dict[str, int]:
     return chosen
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """What a pid file holds: the pid and the binary it ran, so a process
+    from older binaries (a pin change) is still recognised, and stopped."""
+
+    pid: int
+    binary: Path
+
+
 def spawn(argv: list[str], *, log_path: Path, pid_path: Path, cwd: Path,
-          env: dict[str, str]) -> int:
+          env: dict[str, str]) -> Recorded:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     pid_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
@@ -69,15 +80,25 @@ def spawn(argv: list[str], *, log_path: Path, pid_path: Path, cwd: Path,
                                  stderr=subprocess.STDOUT, cwd=cwd, env=env,
                                  start_new_session=True)
     _children[child.pid] = child
-    pid_path.write_text(str(child.pid))
-    return child.pid
+    recorded = Recorded(child.pid, Path(argv[0]))
+    pid_path.write_text(json.dumps({"pid": recorded.pid, "binary": str(recorded.binary)}))
+    return recorded
 
 
-def read_pid(pid_path: Path) -> int | None:
+def read_pid(pid_path: Path) -> Recorded | None:
     try:
-        return int(pid_path.read_text().strip())
-    except (OSError, ValueError):
+        data = json.loads(pid_path.read_text())
+        return Recorded(int(data["pid"]), Path(data["binary"]))
+    except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def running(pid_path: Path) -> Recorded | None:
+    """The recorded process, if it is still alive and still ours."""
+    recorded = read_pid(pid_path)
+    if recorded and is_running(recorded.pid, recorded.binary):
+        return recorded
+    return None
 
 
 def is_running(pid: int, binary: Path) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import signal
 import socket
@@ -142,7 +143,9 @@ def test_a_reused_pid_is_never_taken_for_ours(tmp_path: Path, toolchain: Toolcha
     try:
         pids = cluster.workdir / "pids"
         pids.mkdir(parents=True)
-        (pids / "kube-apiserver.pid").write_text(str(stranger.pid))
+        apiserver = toolchain.ensure().path("kube-apiserver")
+        (pids / "kube-apiserver.pid").write_text(
+            json.dumps({"pid": stranger.pid, "binary": str(apiserver)}))
         assert _status(cluster)["kube-apiserver"].running is False
         cluster.down(progress=lambda message: None)
         assert stranger.poll() is None  # down did not kill a process it did not start
@@ -180,3 +183,43 @@ def test_a_failed_up_names_the_component_and_leaves_nothing_running(
     with pytest.raises(ClusterError, match=r"kwok (exited during start-up|did not become)"):
         cluster.up(progress=lambda message: None)
     assert pids_mentioning(str(cluster.workdir)) == []
+
+
+class _RelocatedToolchain(Toolchain):
+    """The same binaries under another path, as after a pin change."""
+
+    def __init__(self, real: Toolchain, where: Path) -> None:
+        super().__init__(real.cache_dir)
+        binaries = real.ensure()
+        where.mkdir()
+        for binary in binaries.directory.iterdir():
+            (where / binary.name).symlink_to(binary)
+        self._binaries = dataclasses.replace(binaries, directory=where)
+
+    def cached(self):
+        return self._binaries
+
+    def ensure(self, progress=print):
+        return self._binaries
+
+
+def test_after_a_pin_change_up_replaces_the_old_processes(
+        tmp_path: Path, toolchain: Toolchain) -> None:
+    home = tmp_path / "clusters"
+    old = LocalCluster("pins", home=home, toolchain=toolchain)
+    old.up(progress=lambda message: None)
+    try:
+        said: list[str] = []
+        new = LocalCluster("pins", home=home,
+                           toolchain=_RelocatedToolchain(toolchain, tmp_path / "new-bin"))
+        new.up(progress=said.append)
+        assert any("restarting kube-apiserver" in line and "its binaries changed" in line
+                   for line in said)
+        leftovers = [pid for pid in pids_mentioning(str(old.workdir))
+                     if str(toolchain.ensure().directory) in
+                     Path(f"/proc/{pid}/cmdline").read_text()]
+        assert leftovers == []  # nothing from the old binaries is still running
+        assert all(row.healthy for row in new.status())
+    finally:
+        LocalCluster("pins", home=home, toolchain=toolchain).down(progress=lambda message: None)
+    assert pids_mentioning(str(old.workdir)) == []

@@ -14,18 +14,12 @@ import pytest
 from django.conf import settings
 
 from labapp.celery import app as celery_app
+from labapp.lib.devstack import RedisServer, Stack, free_port, kill_group
 from labapp.runner.models import CommandRun
 from labapp.runner.services import WORKER_LOST, run_start, runs_reap
 from labapp.sandboxes.services import sandbox_create
 from tests.fixtures.learners import wait_until_ready
-from tests.fixtures.services import (
-    RedisServer,
-    Stack,
-    free_port,
-    kill_group,
-    start_worker,
-    use_broker,
-)
+from tests.fixtures.services import use_broker
 from tests.fixtures.waiting import wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.django_db(transaction=True)]
@@ -45,9 +39,9 @@ def private_stack(stack_env, tmp_path, monkeypatch):
     use_broker(server.url)
     stack = Stack({**stack_env, "REDIS_URL": server.url,
                    "LABAPP_RUN_TIMEOUT_SECONDS": str(RUN_TIMEOUT),
-                   "LABAPP_RUN_DEADLINE_GRACE_SECONDS": str(GRACE)})
+                   "LABAPP_RUN_DEADLINE_GRACE_SECONDS": str(GRACE)}, tmp_path / "logs")
     stack.redis = server
-    stack.worker = start_worker(stack, tmp_path / "worker.log", "faulty")
+    stack.worker = stack.start_worker("faulty")
     yield stack
     stack.stop_all()
     server.stop()
