@@ -27,6 +27,7 @@ INSTALLED_APPS = [
     "labapp.catalog",
     "labapp.sandboxes",
     "labapp.runner",
+    "labapp.learning",
 ]
 
 MIDDLEWARE = [
@@ -85,6 +86,8 @@ LANGUAGE_CODE = "en"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+
+LOGIN_URL = "login"
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]

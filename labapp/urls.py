@@ -1,13 +1,33 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from labapp.clusters import views as cluster_views
+from labapp.learning import views as learning
 from labapp.runner import views as run_views
 
 urlpatterns = [
-    path("", cluster_views.overview, name="cluster-overview"),
+    path("", learning.home, name="home"),
+    path("join/", learning.join, name="join"),
+    path("join/<str:code>/", learning.join, name="join-link"),
+    path("w/<str:code>/", learning.workshop_page, name="workshop"),
+    path("me/labs/", learning.my_labs, name="my-labs"),
+    path("labs/<slug:lab_id>/", learning.lab_page, name="lab"),
+    path("labs/<slug:lab_id>/begin/", learning.lab_begin, name="lab-begin"),
+    path("labs/<slug:lab_id>/refresh/", learning.lab_refresh, name="lab-refresh"),
+    path("labs/<slug:lab_id>/sandbox/", learning.sandbox_status, name="lab-sandbox"),
+    path("labs/<slug:lab_id>/sandbox/reset/", learning.reset_sandbox, name="lab-reset"),
+    path("labs/<slug:lab_id>/steps/<slug:step_id>/hint/", learning.reveal_hint,
+         name="step-hint"),
+    path("labs/<slug:lab_id>/steps/<slug:step_id>/solution/", learning.reveal_solution,
+         name="step-solution"),
+    path("labs/<slug:lab_id>/steps/<slug:step_id>/reset/", learning.reset_step,
+         name="step-reset"),
     path("sandboxes/<slug:slug>/runs/", run_views.run_create, name="run-create"),
     path("runs/<int:run_id>/", run_views.run_detail, name="run-detail"),
     path("runs/<int:run_id>/stream/", run_views.run_stream, name="run-stream"),
+    path("cluster/", cluster_views.overview, name="cluster-overview"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
 ]

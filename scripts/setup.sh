@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(redis-server)
+# chromium: the real browser for end-to-end tests (Playwright drives it, no download).
+APT_PACKAGES=(redis-server chromium)
 PYTHON=${PYTHON:-python3.11}
 VENV=.venv
 

@@ -14,6 +14,7 @@ from labapp.checks.evaluate import evaluate_checks
 from labapp.checks.kinds import CheckContext
 from labapp.clusters.client import ClusterUnreachable
 from labapp.clusters.config import admin_kubeconfig
+from labapp.learning.services import progress_record_run
 from labapp.runner.command import run_command_line
 from labapp.runner.models import CommandRun
 from labapp.runner.shell import CommandRefused, parse_command
@@ -109,6 +110,9 @@ def _finish(run: CommandRun, stream: RunStreamWriter, **fields) -> CommandRun:
             setattr(current, name, value)
         current.finished_at = timezone.now()
         current.save()
+    # Progress first: the `done` event tells the page to refresh it.
+    progress_record_run(user=run.sandbox.owner, lab_id=run.sandbox.lab_id,
+                        step_id=current.step_id, outcomes=current.check_results)
     stream.done(current.done_payload(complete=not stream.failed))
     return current
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 from asgiref.sync import sync_to_async
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
@@ -25,6 +26,9 @@ def run_create(request: HttpRequest, slug: str) -> HttpResponse:
                       {"reason": str(exc)}, status=409)
     except KeyError:
         raise Http404("no such step") from None
+    if not request.htmx:
+        # Without JavaScript: back to the lab page, which shows this run.
+        return redirect(reverse("lab", args=[sandbox.lab_id]) + f"?run={run.id}#run-{run.id}")
     status = 422 if run.state == run.State.REFUSED else 202
     return render(request, "runner/run_panel.html#panel", {"run": run}, status=status)
 
@@ -32,13 +36,14 @@ def run_create(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_GET
 def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
-    """The stored run: the record, and the fallback for browsers without SSE."""
+    """The stored run: the record, and the polling fallback where SSE is blocked."""
     run = run_for_user(run_id=run_id, user=request.user)
-    response = render(request, "runner/run_panel.html#panel", {"run": run, "stored": True})
+    polling = request.GET.get("poll") == "1"
+    response = render(request, "runner/run_panel.html#panel",
+                      {"run": run, "stored": not polling, "polling": polling})
     if request.htmx and run.is_final:
         # Polling clients stop here: the run will not change again.
-        stop = HttpResponseStopPolling(response.content)
-        return stop
+        return HttpResponseStopPolling(response.content)
     return response
 
 

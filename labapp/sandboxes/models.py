@@ -32,6 +32,9 @@ class Sandbox(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     ready_at = models.DateTimeField(null=True, blank=True)
+    # Steps whose solutions are replayed after setup: "reset this step" starts
+    # the learner at that step, with the earlier steps' changes in place.
+    replay_steps = models.JSONField(default=list, blank=True)
     # Set by the worker that is provisioning it, so a second delivery waits its turn.
     claimed_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -14,10 +14,12 @@ from django.utils import timezone
 
 from labapp.catalog.registry import get_lab
 from labapp.catalog.setup import run_lab_setup
+from labapp.catalog.templating import render
 from labapp.catalog.workspace import render_workspace
 from labapp.clusters import isolation
 from labapp.clusters.client import ClusterUnreachable
 from labapp.clusters.config import admin_kubeconfig
+from labapp.runner.command import describe_failure, run_command_line
 from labapp.runner.tools import default_tools
 from labapp.sandboxes.models import Sandbox
 
@@ -33,7 +35,8 @@ def new_slug() -> str:
 
 
 @transaction.atomic
-def sandbox_create(*, owner, lab_id: str, lifetime: dt.timedelta | None = None) -> Sandbox:
+def sandbox_create(*, owner, lab_id: str, lifetime: dt.timedelta | None = None,
+                   replay_steps: list[str] | None = None) -> Sandbox:
     """The learner's live sandbox for this lab; a new one is queued for provisioning."""
     lab = get_lab(lab_id)
     existing = (Sandbox.objects.select_for_update()
@@ -45,6 +48,7 @@ def sandbox_create(*, owner, lab_id: str, lifetime: dt.timedelta | None = None) 
         owner=owner, lab_id=lab.id, slug=slug,
         namespaces={name: f"{name}-{slug}" for name in lab.namespaces},
         expires_at=timezone.now() + lifetime if lifetime else None,
+        replay_steps=replay_steps or [],
         status_message="waiting for a worker to provision it",
     )
     _enqueue_provision(sandbox)
@@ -78,6 +82,9 @@ def sandbox_provision(*, sandbox_id: int) -> Sandbox:
         render_workspace(lab, sandbox.namespaces, sandbox.workspace)
         problems = run_lab_setup(lab, namespaces=sandbox.namespaces, workspace=sandbox.workspace,
                                  admin_kubeconfig=admin, tools=default_tools())
+        if not problems and sandbox.replay_steps:
+            sandbox.learner_kubeconfig = credentials.kubeconfig
+            problems = _replay(lab, sandbox)
     except ClusterUnreachable as exc:
         problems = [f"the sandbox cluster is unreachable: {exc}"]
         credentials = None
@@ -88,6 +95,21 @@ def sandbox_provision(*, sandbox_id: int) -> Sandbox:
     return _mark(sandbox_id, Sandbox.State.READY, "ready",
                  learner_kubeconfig=credentials.kubeconfig,
                  token_expires_at=credentials.expires_at, ready_at=timezone.now())
+
+
+def _replay(lab, sandbox: Sandbox) -> list[str]:
+    """Run the solutions of earlier steps, as the learner would have."""
+    sandbox_materialize(sandbox=sandbox)
+    problems = []
+    for step_id in sandbox.replay_steps:
+        for line in filter(None, map(str.strip, lab.step(step_id).solution.splitlines())):
+            result = run_command_line(render(line, sandbox.namespaces), tools=default_tools(),
+                                      kubeconfig=sandbox.kubeconfig_path,
+                                      workdir=sandbox.workspace, timeout=60)
+            if result.exit_code != 0:
+                problems.append(f"replaying step {step_id} (`{line}`) failed: "
+                                f"{describe_failure(result)}")
+    return problems
 
 
 def _mark(sandbox_id: int, state: str, message: str, **fields) -> Sandbox:
@@ -145,11 +167,13 @@ def sandbox_teardown(*, sandbox_id: int) -> Sandbox:
     return sandbox
 
 
-def sandbox_reset(*, sandbox_id: int) -> Sandbox:
-    """Teardown plus a fresh sandbox (new names: the old ones may still be terminating)."""
+def sandbox_reset(*, sandbox_id: int, replay_steps: list[str] | None = None) -> Sandbox:
+    """Teardown plus a fresh sandbox (new names: the old ones may still be terminating).
+    With `replay_steps`, the new sandbox replays those steps' solutions after setup."""
     old = sandbox_teardown(sandbox_id=sandbox_id)
     return sandbox_create(owner=old.owner, lab_id=old.lab_id,
-                          lifetime=(old.expires_at - old.created_at) if old.expires_at else None)
+                          lifetime=(old.expires_at - old.created_at) if old.expires_at else None,
+                          replay_steps=replay_steps or [])
 
 
 def sandboxes_redo_stalled(*, now: dt.datetime | None = None) -> int:

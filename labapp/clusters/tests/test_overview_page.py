@@ -10,7 +10,7 @@ pytestmark = pytest.mark.django_db
 @pytest.mark.cluster
 def test_overview_shows_the_real_clusters_version_and_namespaces(client, settings, local_cluster):
     settings.KUBECONFIG = str(local_cluster.kubeconfig_path)
-    response = client.get("/")
+    response = client.get("/cluster/")
     assert response.status_code == 200
     page = response.content.decode()
     assert '<dd data-testid="version">v1.37.2</dd>' in page
@@ -22,7 +22,7 @@ def test_overview_shows_the_real_clusters_version_and_namespaces(client, setting
 @pytest.mark.cluster
 def test_htmx_refresh_returns_only_the_fragment(client, settings, local_cluster):
     settings.KUBECONFIG = str(local_cluster.kubeconfig_path)
-    response = client.get("/", headers={"HX-Request": "true"})
+    response = client.get("/cluster/", headers={"HX-Request": "true"})
     page = response.content.decode()
     assert page.lstrip().startswith('<section id="cluster"')
     assert "<html" not in page
@@ -31,7 +31,7 @@ def test_htmx_refresh_returns_only_the_fragment(client, settings, local_cluster)
 def test_unreachable_cluster_is_named_not_hidden(client, settings, tmp_path, unused_tcp_port):
     kubeconfig = write_unreachable_kubeconfig(tmp_path / "kubeconfig", unused_tcp_port)
     settings.KUBECONFIG = str(kubeconfig)
-    response = client.get("/")
+    response = client.get("/cluster/")
     assert response.status_code == 503
     page = response.content.decode()
     assert "Cannot reach the cluster" in page
@@ -40,6 +40,6 @@ def test_unreachable_cluster_is_named_not_hidden(client, settings, tmp_path, unu
 
 def test_missing_kubeconfig_is_named(client, settings, tmp_path):
     settings.KUBECONFIG = str(tmp_path / "nope.yaml")
-    response = client.get("/")
+    response = client.get("/cluster/")
     assert response.status_code == 503
     assert f"kubeconfig {tmp_path / 'nope.yaml'} does not exist" in response.content.decode()

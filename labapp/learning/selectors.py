@@ -1,0 +1,87 @@
+"""Reads that span labs, progress, sandboxes and runs, for the learner's pages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.http import Http404
+
+from labapp.catalog.registry import get_lab
+from labapp.catalog.rendering import render_markdown
+from labapp.catalog.spec import LabSpec, StepSpec
+from labapp.catalog.templating import render
+from labapp.learning.models import LabProgress, StepProgress
+from labapp.runner.models import CommandRun
+from labapp.sandboxes.models import Sandbox
+
+
+@dataclass
+class StepView:
+    spec: StepSpec
+    progress: StepProgress
+    text: str
+    commands: list[tuple[str, bool]]  # (rendered command, real nodes only)
+    hints: list[str]
+    solution: str | None
+
+    @property
+    def number(self) -> int:
+        return self.progress.position + 1
+
+
+@dataclass
+class LabView:
+    lab: LabSpec
+    progress: LabProgress
+    sandbox: Sandbox | None
+    steps: list[StepView]
+    history: list[str]
+
+    @property
+    def percent(self) -> int:
+        passed = sum(1 for s in self.steps if s.progress.state == StepProgress.State.PASSED)
+        return round(100 * passed / len(self.steps)) if self.steps else 0
+
+    @property
+    def current(self) -> StepView:
+        for step in self.steps:
+            if step.spec.id == self.progress.current_step_id:
+                return step
+        return self.steps[0]
+
+
+def live_sandbox(*, user, lab_id: str) -> Sandbox | None:
+    return (Sandbox.objects.filter(owner=user, lab_id=lab_id)
+            .exclude(state=Sandbox.State.DELETED).first())
+
+
+def lab_progress_for(*, user, lab_id: str) -> LabProgress:
+    progress = LabProgress.objects.filter(user=user, lab_id=lab_id).first()
+    if progress is None:
+        raise Http404("this lab has not been started")
+    return progress
+
+
+def lab_view(*, user, lab_id: str) -> LabView:
+    lab = get_lab(lab_id)
+    progress = lab_progress_for(user=user, lab_id=lab_id)
+    sandbox = live_sandbox(user=user, lab_id=lab_id)
+    names = sandbox.namespaces if sandbox else {n: n for n in lab.namespaces}
+    rows = {row.step_id: row for row in progress.steps.all()}
+    steps = []
+    for spec in lab.steps:
+        row = rows[spec.id]
+        steps.append(StepView(
+            spec=spec, progress=row, text=render_markdown(spec.text, names),
+            commands=[(render(c.run, names), c.real_nodes_only) for c in spec.commands],
+            hints=[render(h, names) for h in spec.hints[:row.hints_revealed]],
+            solution=render(spec.solution, names) if row.solution_revealed else None))
+    history = list(CommandRun.objects.filter(sandbox__owner=user, sandbox__lab_id=lab_id)
+                   .order_by("-queued_at").values_list("command", flat=True)[:50])
+    return LabView(lab, progress, sandbox, steps, history[::-1])
+
+
+def recent_runs(*, sandbox: Sandbox | None, limit: int = 5) -> list[CommandRun]:
+    if sandbox is None:
+        return []
+    return list(sandbox.runs.order_by("-queued_at")[:limit])

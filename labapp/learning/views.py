@@ -1,0 +1,185 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseStopPolling
+
+from labapp.catalog.registry import LabNotFound, all_labs, get_lab
+from labapp.learning import services
+from labapp.learning.models import Enrolment, LabProgress, Workshop
+from labapp.learning.selectors import lab_progress_for, lab_view, recent_runs
+from labapp.runner.selectors import run_for_user
+from labapp.sandboxes.models import Sandbox
+
+
+def _lab_or_404(lab_id: str):
+    try:
+        return get_lab(lab_id)
+    except LabNotFound:
+        raise Http404(f"no lab {lab_id!r}") from None
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    started = {}
+    if request.user.is_authenticated:
+        started = {p.lab_id: p for p in LabProgress.objects.filter(user=request.user)}
+    rows = [(lab, started.get(lab.id)) for lab in all_labs().values()]
+    return render(request, "learning/home.html", {"rows": rows})
+
+
+def join(request: HttpRequest, code: str = "") -> HttpResponse:
+    if request.method != "POST":
+        return render(request, "learning/join.html", {"code": code})
+    user = request.user if request.user.is_authenticated else None
+    try:
+        enrolment = services.workshop_join(user=user, join_code=request.POST.get("code", ""),
+                                           display_name=request.POST.get("name", ""))
+    except services.JoinRefused as exc:
+        return render(request, "learning/join.html",
+                      {"code": request.POST.get("code", ""), "name": request.POST.get("name", ""),
+                       "error": str(exc)}, status=400)
+    if user is None:
+        login(request, enrolment.user, backend="django.contrib.auth.backends.ModelBackend")
+    return redirect("workshop", code=enrolment.workshop.join_code)
+
+
+@login_required
+@require_GET
+def workshop_page(request: HttpRequest, code: str) -> HttpResponse:
+    enrolment = get_object_or_404(Enrolment.objects.select_related("workshop"),
+                                  workshop__join_code=code, user=request.user)
+    workshop = enrolment.workshop
+    started = {p.lab_id: p for p in LabProgress.objects.filter(user=request.user)}
+    rows = [(get_lab(lab_id), started.get(lab_id)) for lab_id in workshop.lab_ids]
+    return render(request, "learning/workshop.html", {"workshop": workshop, "rows": rows,
+                                                      "enrolment": enrolment})
+
+
+@require_POST
+def lab_begin(request: HttpRequest, lab_id: str) -> HttpResponse:
+    _lab_or_404(lab_id)
+    user = request.user
+    if not user.is_authenticated:
+        name = request.POST.get("name", "").strip()
+        if not name:
+            messages.error(request, "Please give a display name to start.")
+            return redirect("lab", lab_id=lab_id)
+        user = services.guest_create(display_name=name)
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    services.lab_start(user=user, lab_id=lab_id, workshop=_workshop_with_lab(user, lab_id))
+    return redirect("lab", lab_id=lab_id)
+
+
+def _workshop_with_lab(user, lab_id: str) -> Workshop | None:
+    # Filtered in Python: SQLite has no JSON containment lookup.
+    for workshop in Workshop.objects.filter(enrolments__user=user).order_by("-starts_at"):
+        if lab_id in workshop.lab_ids:
+            return workshop
+    return None
+
+
+@require_GET
+def lab_page(request: HttpRequest, lab_id: str) -> HttpResponse:
+    lab = _lab_or_404(lab_id)
+    if not request.user.is_authenticated or not LabProgress.objects.filter(
+            user=request.user, lab_id=lab_id).exists():
+        return render(request, "learning/lab_start.html", {"lab": lab})
+    view = lab_view(user=request.user, lab_id=lab_id)
+    runs = recent_runs(sandbox=view.sandbox)
+    chosen = request.GET.get("run")
+    if chosen and chosen.isdigit():
+        runs = [run_for_user(run_id=int(chosen), user=request.user)]
+    return render(request, "learning/lab.html", {"view": view, "runs": runs})
+
+
+@login_required
+@require_GET
+def lab_refresh(request: HttpRequest, lab_id: str) -> HttpResponse:
+    """Progress bar and step states, as out-of-band swaps after a run ends."""
+    _lab_or_404(lab_id)
+    view = lab_view(user=request.user, lab_id=lab_id)
+    return render(request, "learning/lab.html#refresh", {"view": view})
+
+
+@login_required
+@require_GET
+def sandbox_status(request: HttpRequest, lab_id: str) -> HttpResponse:
+    view = lab_view(user=request.user, lab_id=lab_id)
+    response = render(request, "learning/lab.html#sandbox", {"view": view})
+    sandbox = view.sandbox
+    if request.htmx and sandbox and sandbox.state != Sandbox.State.PROVISIONING:
+        # Settled: stop polling, and let the page refresh the commands' names.
+        stop = HttpResponseStopPolling(response.content)
+        stop["HX-Refresh"] = "true" if request.GET.get("was") == "provisioning" else "false"
+        return stop
+    return response
+
+
+def _step_action(request: HttpRequest, lab_id: str, step_id: str, action) -> HttpResponse:
+    progress = lab_progress_for(user=request.user, lab_id=lab_id)
+    if not progress.steps.filter(step_id=step_id).exists():
+        raise Http404("no such step")
+    action(progress=progress, step_id=step_id)
+    if request.htmx:
+        view = lab_view(user=request.user, lab_id=lab_id)
+        step = next(s for s in view.steps if s.spec.id == step_id)
+        return render(request, "learning/lab.html#step", {"view": view, "step": step})
+    return redirect(reverse("lab", args=[lab_id]) + f"#step-{step_id}")
+
+
+@login_required
+@require_POST
+def reveal_hint(request: HttpRequest, lab_id: str, step_id: str) -> HttpResponse:
+    return _step_action(request, lab_id, step_id, services.progress_reveal_hint)
+
+
+@login_required
+@require_POST
+def reveal_solution(request: HttpRequest, lab_id: str, step_id: str) -> HttpResponse:
+    return _step_action(request, lab_id, step_id, services.progress_reveal_solution)
+
+
+@login_required
+@require_POST
+def reset_step(request: HttpRequest, lab_id: str, step_id: str) -> HttpResponse:
+    if request.POST.get("confirm") != "yes":
+        return render(request, "learning/confirm.html", {
+            "what": f"reset step {step_id!r}", "action": request.path}, status=400)
+    progress = lab_progress_for(user=request.user, lab_id=lab_id)
+    if not progress.steps.filter(step_id=step_id).exists():
+        raise Http404("no such step")
+    services.progress_reset_step(progress=progress, step_id=step_id)
+    return _reload(request, lab_id)
+
+
+@login_required
+@require_POST
+def reset_sandbox(request: HttpRequest, lab_id: str) -> HttpResponse:
+    if request.POST.get("confirm") != "yes":
+        return render(request, "learning/confirm.html", {
+            "what": "reset your whole sandbox", "action": request.path}, status=400)
+    progress = lab_progress_for(user=request.user, lab_id=lab_id)
+    services.progress_reset_sandbox(progress=progress)
+    return _reload(request, lab_id)
+
+
+def _reload(request: HttpRequest, lab_id: str) -> HttpResponse:
+    if request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Refresh"] = "true"
+        return response
+    return redirect("lab", lab_id=lab_id)
+
+
+@login_required
+@require_GET
+def my_labs(request: HttpRequest) -> HttpResponse:
+    records = LabProgress.objects.filter(user=request.user).prefetch_related("steps")
+    rows = [(record, get_lab(record.lab_id)) for record in records]
+    return render(request, "learning/my_labs.html", {"rows": rows})
