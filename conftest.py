@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.fixtures.cluster", "tests.fixtures.services"]
+pytest_plugins = ["tests.fixtures.cluster", "tests.fixtures.services", "tests.fixtures.browser"]

@@ -10,6 +10,7 @@ from labapp.catalog.registry import get_lab
 from labapp.catalog.rendering import render_markdown
 from labapp.catalog.spec import LabSpec, StepSpec
 from labapp.catalog.templating import render
+from labapp.checks.kinds import Check
 from labapp.learning.models import LabProgress, StepProgress
 from labapp.runner.models import CommandRun
 from labapp.sandboxes.models import Sandbox
@@ -23,6 +24,7 @@ class StepView:
     commands: list[tuple[str, bool]]  # (rendered command, real nodes only)
     hints: list[str]
     solution: str | None
+    checks: list[Check]  # rendered with the learner's names, for their titles
 
     @property
     def number(self) -> int:
@@ -75,7 +77,8 @@ def lab_view(*, user, lab_id: str) -> LabView:
             spec=spec, progress=row, text=render_markdown(spec.text, names),
             commands=[(render(c.run, names), c.real_nodes_only) for c in spec.commands],
             hints=[render(h, names) for h in spec.hints[:row.hints_revealed]],
-            solution=render(spec.solution, names) if row.solution_revealed else None))
+            solution=render(spec.solution, names) if row.solution_revealed else None,
+            checks=[check.render(names) for check in spec.checks]))
     history = list(CommandRun.objects.filter(sandbox__owner=user, sandbox__lab_id=lab_id)
                    .order_by("-queued_at").values_list("command", flat=True)[:50])
     return LabView(lab, progress, sandbox, steps, history[::-1])

@@ -47,7 +47,7 @@ class RunEvents:
             payload = json.loads(text)
             if self.as_json:
                 return json.dumps(payload)
-            return render_to_string("runner/_run_done.html", {"done": payload})
+            return render_to_string("runner/_run_done.html", {"done": payload, "streamed": True})
         if self.as_json:
             return json.dumps(text)
         return f'<span class="chunk">{escape(text)}</span>'
