@@ -129,3 +129,17 @@ def test_a_stalled_provisioning_is_queued_again(
     assert queue.llen("provisioning") == 1  # a real message, on the real broker
     sandbox.refresh_from_db()
     assert sandbox.claimed_at is None
+
+
+def test_a_sandbox_made_for_a_later_step_replays_the_earlier_solutions(
+        cluster_settings, learner, kubectl):
+    sandbox = sandbox_create(owner=learner, lab_id="pss-baseline",
+                             replay_steps=["label-namespace", "recycle-pods"])
+    sandbox = sandbox_provision(sandbox_id=sandbox.id)
+    assert sandbox.state == Sandbox.State.READY, sandbox.status_message
+    ns = sandbox.namespaces["assets"]
+    labels = kubectl("get", "namespace", ns, "-o", "jsonpath={.metadata.labels}")
+    assert '"pod-security.kubernetes.io/enforce":"baseline"' in labels.stdout
+    running = kubectl("-n", ns, "get", "pods", "--field-selector=status.phase=Running",
+                      "-o", "name")
+    assert running.stdout == ""  # recycled, and refused: where step 3 begins
