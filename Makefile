@@ -26,4 +26,5 @@ lint: setup
 	$(VENV)/bin/ruff check .
 
 bench: controlplane
-	$(PY) bench/localcluster_boot.py
+	$(PY) bench/localcluster_boot.py --json bench/results/localcluster_boot.json
+	$(PY) bench/runner_latency.py
