@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "labapp.sandboxes",
     "labapp.runner",
     "labapp.learning",
+    "labapp.instructor",
 ]
 
 MIDDLEWARE = [

@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from labapp.clusters import views as cluster_views
+from labapp.instructor import views as teach
 from labapp.learning import views as learning
 from labapp.runner import views as run_views
 
@@ -11,6 +12,7 @@ urlpatterns = [
     path("join/", learning.join, name="join"),
     path("join/<str:code>/", learning.join, name="join-link"),
     path("w/<str:code>/", learning.workshop_page, name="workshop"),
+    path("w/<str:code>/events/", learning.workshop_events, name="workshop-events"),
     path("me/labs/", learning.my_labs, name="my-labs"),
     path("labs/<slug:lab_id>/", learning.lab_page, name="lab"),
     path("labs/<slug:lab_id>/begin/", learning.lab_begin, name="lab-begin"),
@@ -26,6 +28,16 @@ urlpatterns = [
     path("sandboxes/<slug:slug>/runs/", run_views.run_create, name="run-create"),
     path("runs/<int:run_id>/", run_views.run_detail, name="run-detail"),
     path("runs/<int:run_id>/stream/", run_views.run_stream, name="run-stream"),
+    path("teach/", teach.workshops, name="teach"),
+    path("teach/<str:code>/", teach.dashboard_page, name="teach-dashboard"),
+    path("teach/<str:code>/learners/<int:enrolment_id>/", teach.learner_detail,
+         name="teach-learner"),
+    path("teach/<str:code>/learners/<int:enrolment_id>/reset/", teach.learner_reset,
+         name="teach-learner-reset"),
+    path("teach/<str:code>/broadcast/", teach.broadcast, name="teach-broadcast"),
+    path("teach/<str:code>/extend/", teach.extend, name="teach-extend"),
+    path("teach/<str:code>/export.<str:fmt>", teach.export, name="teach-export"),
+    path("certificates/<uuid:certificate_id>/", teach.certificate, name="certificate"),
     path("cluster/", cluster_views.overview, name="cluster-overview"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -13,7 +13,9 @@ from labapp.catalog.registry import LabNotFound, all_labs, get_lab
 from labapp.learning import services
 from labapp.learning.models import Enrolment, LabProgress, Workshop
 from labapp.learning.selectors import lab_progress_for, lab_view, recent_runs
+from labapp.runner import sse
 from labapp.runner.selectors import run_for_user
+from labapp.runner.sse import valid_stream_id
 from labapp.sandboxes.models import Sandbox
 
 
@@ -95,7 +97,8 @@ def lab_page(request: HttpRequest, lab_id: str) -> HttpResponse:
     chosen = request.GET.get("run")
     if chosen and chosen.isdigit():
         runs = [run_for_user(run_id=int(chosen), user=request.user)]
-    return render(request, "learning/lab.html", {"view": view, "runs": runs})
+    return render(request, "learning/lab.html", {"view": view, "runs": runs,
+                                                 "workshop": view.progress.workshop})
 
 
 @login_required
@@ -183,3 +186,18 @@ def my_labs(request: HttpRequest) -> HttpResponse:
     records = LabProgress.objects.filter(user=request.user).prefetch_related("steps")
     rows = [(record, get_lab(record.lab_id)) for record in records]
     return render(request, "learning/my_labs.html", {"rows": rows})
+
+
+@require_GET
+async def workshop_events(request: HttpRequest, code: str) -> StreamingHttpResponse:
+    user = await request.auser()
+    enrolment = await Enrolment.objects.filter(
+        workshop__join_code=code, user_id=getattr(user, "id", None)).afirst()
+    if enrolment is None:
+        raise Http404("not enrolled")
+    after = valid_stream_id(request.headers.get("Last-Event-ID"))
+    response = StreamingHttpResponse(sse.workshop_events(enrolment.workshop_id, after=after),
+                                     content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response

@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 
 from labapp.runner.models import CommandRun
 from labapp.runner.selectors import run_snapshot
-from labapp.runner.streams import stream_key
+from labapp.runner.streams import stream_key, workshop_events_key
 
 BLOCK_MS = 15_000
 STREAM_ID_START = "0-0"
@@ -105,3 +105,30 @@ class RunEvents:
                     yield sse_event(kind, self.render(kind, text))
         payload = run.done_payload(complete=self.after == STREAM_ID_START)
         yield sse_event("done", self.render("done", json.dumps(payload)))
+
+
+async def workshop_events(workshop_id: int, *, after: str) -> AsyncIterator[str]:
+    """Instructor broadcasts for one workshop, for as long as the page is open."""
+    client = aioredis.from_url(settings.REDIS_URL, socket_connect_timeout=2,
+                               socket_timeout=BLOCK_MS / 1000 + 10)
+    key = workshop_events_key(workshop_id)
+    try:
+        yield "retry: 3000\n\n"
+        if after == STREAM_ID_START:
+            # Only what comes from now on; the page already shows the current message.
+            newest = await client.xrevrange(key, count=1)
+            after = newest[0][0].decode() if newest else STREAM_ID_START
+        while True:
+            found = await client.xread({key: after}, block=BLOCK_MS, count=20)
+            if not found:
+                yield ": keep-alive\n\n"
+                continue
+            for entry_id, fields in found[0][1]:
+                after = entry_id.decode()
+                payload = json.loads(fields[b"text"])
+                html = render_to_string("learning/_broadcast.html", payload)
+                yield sse_event(fields[b"kind"].decode(), html, after)
+    except (RedisError, OSError):
+        return  # the browser reconnects after `retry`, with Last-Event-ID
+    finally:
+        await client.aclose()

@@ -22,6 +22,10 @@ def stream_key(run_id: int) -> str:
     return f"labapp:run:{run_id}"
 
 
+def workshop_events_key(workshop_id: int) -> str:
+    return f"labapp:workshop:{workshop_id}:events"
+
+
 def sync_client() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=2)
 

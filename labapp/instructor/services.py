@@ -1,0 +1,69 @@
+"""What an instructor can do to a workshop and its learners."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+import string
+
+from django.db import transaction
+from django.utils import timezone
+
+from labapp.catalog.registry import get_lab
+from labapp.learning.models import Enrolment, LabProgress, Workshop
+from labapp.learning.services import progress_reset_sandbox, progress_reset_step
+from labapp.runner.streams import sync_client, workshop_events_key
+from labapp.sandboxes.models import Sandbox
+
+CODE_ALPHABET = "".join(c for c in string.ascii_uppercase + string.digits if c not in "0O1I")
+
+
+@transaction.atomic
+def workshop_create(*, instructor, title: str, lab_ids: list[str], starts_at: dt.datetime,
+                    ends_at: dt.datetime, capacity: int = 100,
+                    sandbox_lifetime_minutes: int = 240) -> Workshop:
+    for lab_id in lab_ids:
+        get_lab(lab_id)  # LabNotFound names an unknown lab
+    if ends_at <= starts_at:
+        raise ValueError("a workshop must end after it starts")
+    while True:
+        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(6))
+        if not Workshop.objects.filter(join_code=code).exists():
+            break
+    workshop = Workshop.objects.create(title=title, join_code=code, lab_ids=lab_ids,
+                                       starts_at=starts_at, ends_at=ends_at, capacity=capacity,
+                                       sandbox_lifetime_minutes=sandbox_lifetime_minutes)
+    workshop.instructors.add(instructor)
+    return workshop
+
+
+def workshop_broadcast(*, workshop: Workshop, message: str) -> None:
+    """Store the message (pages show it) and push it to every open learner page."""
+    Workshop.objects.filter(id=workshop.id).update(broadcast=message, broadcast_at=timezone.now())
+    sync_client().xadd(workshop_events_key(workshop.id),
+                       {"kind": "broadcast", "text": json.dumps({"message": message})},
+                       maxlen=100, approximate=True)
+
+
+@transaction.atomic
+def workshop_extend(*, workshop: Workshop, minutes: int) -> Workshop:
+    """More time: the workshop ends later, and so do its learners' sandboxes."""
+    delta = dt.timedelta(minutes=minutes)
+    workshop = Workshop.objects.select_for_update().get(id=workshop.id)
+    workshop.ends_at += delta
+    workshop.sandbox_lifetime_minutes += minutes
+    workshop.save(update_fields=["ends_at", "sandbox_lifetime_minutes"])
+    users = workshop.enrolments.values("user")
+    for sandbox in Sandbox.objects.filter(owner__in=users, lab_id__in=workshop.lab_ids,
+                                          expires_at__isnull=False).exclude(state="deleted"):
+        sandbox.expires_at += delta
+        sandbox.save(update_fields=["expires_at"])
+    return workshop
+
+
+def learner_reset(*, enrolment: Enrolment, lab_id: str, step_id: str | None) -> Sandbox:
+    progress = LabProgress.objects.get(user=enrolment.user, lab_id=lab_id)
+    if step_id:
+        return progress_reset_step(progress=progress, step_id=step_id)
+    return progress_reset_sandbox(progress=progress)

@@ -1,0 +1,212 @@
+"""The instructor dashboard: the stuck rule, exports, roles and query count.
+Personas: the instructor, another instructor, Ada and Bob (learners)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import shutil
+import time
+
+import pytest
+import yaml
+from django.conf import settings as django_settings
+from django.test import Client
+from django.utils import timezone
+
+from labapp.catalog.registry import all_labs
+from labapp.instructor.selectors import dashboard
+from labapp.instructor.services import workshop_create
+from labapp.learning.models import Enrolment, LabProgress, StepProgress, Workshop
+from labapp.learning.services import lab_start, progress_record_run
+
+pytestmark = pytest.mark.django_db
+
+PASS = {"status": "pass", "title": "ok"}
+FAIL = {"status": "fail", "title": "label enforce", "expected": "baseline", "found": "none"}
+NOW = timezone.now()
+
+
+@pytest.fixture(autouse=True)
+def sandbox_home(settings, tmp_path):
+    settings.SANDBOX_HOME = tmp_path
+
+
+@pytest.fixture
+def instructor(django_user_model):
+    return django_user_model.objects.create_user("teacher")
+
+
+@pytest.fixture
+def workshop(instructor):
+    return workshop_create(instructor=instructor, title="PSS", lab_ids=["pss-baseline"],
+                           starts_at=NOW - dt.timedelta(hours=1),
+                           ends_at=NOW + dt.timedelta(hours=2))
+
+
+def enrol(workshop, django_user_model, name: str):
+    user = django_user_model.objects.create_user(name.lower())
+    Enrolment.objects.create(workshop=workshop, user=user, display_name=name)
+    return lab_start(user=user, lab_id="pss-baseline", workshop=workshop)
+
+
+def passed_step_one(record, minutes: float):
+    step = record.steps.get(step_id="label-namespace")
+    step.state, step.started_at = "passed", NOW - dt.timedelta(minutes=minutes + 1)
+    step.passed_at = step.started_at + dt.timedelta(minutes=minutes)
+    step.save()
+    following = record.steps.get(step_id="recycle-pods")
+    following.state, following.started_at = "working", step.passed_at
+    following.save()
+    return following
+
+
+def test_three_failed_checks_in_a_row_flag_a_learner_as_stuck(workshop, django_user_model):
+    ada = enrol(workshop, django_user_model, "Ada")
+    enrol(workshop, django_user_model, "Bob")
+    for _ in range(3):
+        progress_record_run(user=ada.user, lab_id="pss-baseline", step_id="label-namespace",
+                            outcomes=[PASS, FAIL])
+    board = dashboard(workshop=workshop)
+    first = board.rows[0]
+    assert first.enrolment.display_name == "Ada"  # stuck learners come first
+    assert first.stuck_reason == "3 failed checks in a row on step 1: label enforce"
+    assert board.rows[1].stuck_reason == ""
+    assert first.last_failed_check["found"] == "none"
+
+
+def test_twice_the_cohort_median_on_a_step_is_stuck(workshop, django_user_model):
+    # Three learners took 4, 5 and 6 minutes on step 2: the median is 5.
+    for name, minutes in (("Bob", 4), ("Cy", 5), ("Di", 6)):
+        record = enrol(workshop, django_user_model, name)
+        following = passed_step_one(record, 1)
+        following.state, following.passed_at = "passed", following.started_at + dt.timedelta(
+            minutes=minutes)
+        following.save()
+    slow = passed_step_one(enrol(workshop, django_user_model, "Zed"), 1)
+    steady = passed_step_one(enrol(workshop, django_user_model, "Amy"), 1)
+    StepProgress.objects.filter(id=slow.id).update(started_at=NOW - dt.timedelta(minutes=11))
+    StepProgress.objects.filter(id=steady.id).update(started_at=NOW - dt.timedelta(minutes=9))
+
+    board = dashboard(workshop=workshop, now=NOW)
+    reasons = {row.enrolment.display_name: row.stuck_reason for row in board.rows}
+    assert reasons["Zed"] == "11 min on step 2, over twice the cohort's median of 5 min"
+    assert reasons["Amy"] == ""  # 9 minutes is under twice the median
+    assert board.rows[0].enrolment.display_name == "Zed"
+    assert board.steps[1].median == dt.timedelta(minutes=5)
+
+
+def test_exports_have_one_row_per_learner_lab_and_step(workshop, django_user_model,
+                                                       instructor):
+    ada = enrol(workshop, django_user_model, "Ada")
+    progress_record_run(user=ada.user, lab_id="pss-baseline", step_id="label-namespace",
+                        outcomes=[PASS])
+    client = Client()
+    client.force_login(instructor)
+    text = client.get(f"/teach/{workshop.join_code}/export.csv").content.decode()
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert list(rows[0]) == ["display_name", "username", "lab_id", "lab_started_at",
+                             "lab_completed_at", "step_position", "step_id", "step_state",
+                             "attempts", "step_started_at", "step_passed_at", "step_seconds",
+                             "hints_revealed", "solution_revealed", "certificate_url"]
+    assert len(rows) == 4
+    first = rows[0]
+    assert (first["display_name"], first["step_id"], first["step_state"], first["attempts"]) == (
+        "Ada", "label-namespace", "passed", "1")
+    assert rows[1]["step_state"] == "working" and rows[1]["attempts"] == "0"
+    assert first["lab_completed_at"] == "" and first["certificate_url"] == ""
+    data = json.loads(client.get(f"/teach/{workshop.join_code}/export.json").content)
+    assert data["join_code"] == workshop.join_code
+    assert data["rows"][0]["step_seconds"] == int(first["step_seconds"])
+
+
+def test_learners_and_other_instructors_are_refused(workshop, django_user_model):
+    ada = enrol(workshop, django_user_model, "Ada")
+    other = django_user_model.objects.create_user("other-teacher")
+    enrolment = Enrolment.objects.get(user=ada.user)
+    code = workshop.join_code
+    for outsider in (ada.user, other):
+        client = Client()
+        client.force_login(outsider)
+        for path in (f"/teach/{code}/", f"/teach/{code}/learners/{enrolment.id}/",
+                     f"/teach/{code}/export.csv", f"/teach/{code}/export.json"):
+            assert client.get(path).status_code == 404, (outsider, path)
+        assert client.post(f"/teach/{code}/broadcast/", {"message": "hi"}).status_code == 404
+        assert client.post(f"/teach/{code}/extend/", {"minutes": "30"}).status_code == 404
+        assert client.post(f"/teach/{code}/learners/{enrolment.id}/reset/",
+                           {"lab": "pss-baseline"}).status_code == 404
+    workshop.refresh_from_db()
+    assert workshop.broadcast == ""
+
+
+def test_a_certificate_shows_what_was_verified(workshop, django_user_model):
+    ada = enrol(workshop, django_user_model, "Ada")
+    for step_id in ("label-namespace", "recycle-pods", "inspect-status", "fix-deployment"):
+        progress_record_run(user=ada.user, lab_id="pss-baseline", step_id=step_id,
+                            outcomes=[{"status": "pass", "title": f"{step_id} verified"}])
+    ada.refresh_from_db()
+    page = Client().get(f"/certificates/{ada.certificate_id}/").content.decode()
+    assert "Ada completed “Pod Security Standards: the Baseline profile”" in page
+    assert "✓ fix-deployment verified" in page
+    unfinished = enrol(workshop, django_user_model, "Bob")
+    assert Client().get(f"/certificates/{unfinished.certificate_id}/").status_code == 404
+
+
+@pytest.fixture
+def ten_step_lab(settings, tmp_path):
+    """A copy of the lab steps with a ten-step lab, for the size test."""
+    root = tmp_path / "lab_steps"
+    shutil.copytree(django_settings.LAB_STEPS_DIR, root)
+    lab = yaml.safe_load((root / "pss-baseline" / "lab.yaml").read_text())
+    lab["id"] = "ten-steps"
+    lab["steps"] = [{**lab["steps"][0], "id": f"step-{i}", "text": "Step text."}
+                    for i in range(10)]
+    (root / "ten-steps").mkdir()
+    (root / "ten-steps" / "lab.yaml").write_text(yaml.safe_dump(lab))
+    settings.LAB_STEPS_DIR = root
+    all_labs.cache_clear()
+    yield "ten-steps"
+    all_labs.cache_clear()
+
+
+def make_cohort(workshop, django_user_model, size: int) -> None:
+    users = django_user_model.objects.bulk_create(
+        [django_user_model(username=f"l{workshop.id}-{i}") for i in range(size)])
+    Enrolment.objects.bulk_create([Enrolment(workshop=workshop, user=u, display_name=f"L{i}")
+                                   for i, u in enumerate(users)])
+    records = LabProgress.objects.bulk_create([LabProgress(user=u, lab_id="ten-steps",
+                                                           workshop=workshop) for u in users])
+    StepProgress.objects.bulk_create([
+        StepProgress(lab_progress=r, step_id=f"step-{s}", position=s,
+                     state="passed" if s < i % 10 else "working" if s == i % 10 else
+                     "not_started", started_at=NOW - dt.timedelta(minutes=10 - s),
+                     passed_at=NOW - dt.timedelta(minutes=9 - s) if s < i % 10 else None,
+                     failed_in_a_row=i % 4)
+        for i, r in enumerate(records) for s in range(10)])
+
+
+def test_the_dashboard_for_500_learners_by_10_steps_uses_constant_queries(
+        ten_step_lab, instructor, django_user_model, django_assert_num_queries):
+    small = Workshop.objects.create(title="S", join_code="SMALL1", lab_ids=[ten_step_lab],
+                                    ends_at=NOW + dt.timedelta(hours=1))
+    large = Workshop.objects.create(title="L", join_code="LARGE1", lab_ids=[ten_step_lab],
+                                    ends_at=NOW + dt.timedelta(hours=1))
+    small.instructors.add(instructor)
+    large.instructors.add(instructor)
+    make_cohort(small, django_user_model, 5)
+    make_cohort(large, django_user_model, 500)
+    client = Client()
+    client.force_login(instructor)
+    client.get("/teach/SMALL1/")  # warm: session, caches
+    with django_assert_num_queries(6) as small_queries:
+        small_page = client.get("/teach/SMALL1/")
+    started = time.perf_counter()
+    with django_assert_num_queries(len(small_queries)):
+        large_page = client.get("/teach/LARGE1/")
+    elapsed = time.perf_counter() - started
+    print(f"\ndashboard, 500 learners x 10 steps: {elapsed * 1000:.0f} ms, "
+          f"{len(small_queries)} queries (same as for 5 learners)")
+    assert small_page.status_code == large_page.status_code == 200
+    assert large_page.content.decode().count('data-learner="') == 500
