@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from labapp.instructor.selectors import StepStats
 
-BAR_HEIGHT, GAP, LABEL_WIDTH, BAR_WIDTH = 18, 8, 170, 260
+BAR_HEIGHT, GAP, LABEL_WIDTH, BAR_WIDTH = 18, 8, 200, 240
+LABEL_CHARS = 26
 
 
 @dataclass(frozen=True)
@@ -45,12 +46,12 @@ class Chart:
 
     @property
     def total_width(self) -> int:
-        return LABEL_WIDTH + BAR_WIDTH + 90
+        return LABEL_WIDTH + BAR_WIDTH + 150
 
 
 def funnel(steps: list[StepStats], learners: int) -> Chart:
     scale = BAR_WIDTH / max(learners, 1)
-    bars = [Bar(label=f"{i}. {s.title[:24]}", y=GAP + (i - 1) * (BAR_HEIGHT + GAP),
+    bars = [Bar(label=_label(i, s.title), y=GAP + (i - 1) * (BAR_HEIGHT + GAP),
                 width=round(s.passed * scale), full_width=round(s.reached * scale),
                 value_text=f"{s.passed} passed / {s.reached} reached")
             for i, s in enumerate(steps, 1)]
@@ -62,7 +63,12 @@ def median_times(steps: list[StepStats]) -> Chart:
     bars = []
     for i, s in enumerate(steps, 1):
         seconds = s.median.total_seconds() if s.median else 0
-        bars.append(Bar(label=f"{i}. {s.title[:24]}", y=GAP + (i - 1) * (BAR_HEIGHT + GAP),
+        bars.append(Bar(label=_label(i, s.title), y=GAP + (i - 1) * (BAR_HEIGHT + GAP),
                         width=round(BAR_WIDTH * seconds / longest),
                         value_text=f"{seconds / 60:.1f} min" if s.median else "no one yet"))
     return Chart("Median time to pass", bars)
+
+
+def _label(number: int, title: str) -> str:
+    text = f"{number}. {title}"
+    return text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "…"

@@ -49,6 +49,11 @@ class LearnerRow:
         return self.now - current.started_at if current and current.started_at else None
 
     @property
+    def time_on_step_text(self) -> str:
+        spent = self.time_on_step
+        return _minutes(spent) if spent is not None else ""
+
+    @property
     def last_failed_check(self) -> dict | None:
         for cell in reversed([c for c in self.cells if c]):
             for outcome in cell.last_outcomes:
