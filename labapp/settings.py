@@ -115,6 +115,7 @@ CELERY_BEAT_SCHEDULE = {
     "reap-stuck-runs": {"task": "labapp.runner.tasks.reap_runs", "schedule": 10.0},
     "redo-stalled-sandboxes": {"task": "labapp.sandboxes.tasks.redo_stalled_sandboxes",
                                "schedule": 60.0},
+    "expire-sandboxes": {"task": "labapp.sandboxes.tasks.expire_sandboxes", "schedule": 60.0},
 }
 
 # Commands: how long one may run, how much output it may keep.

@@ -185,3 +185,14 @@ def sandboxes_redo_stalled(*, now: dt.datetime | None = None) -> int:
         Sandbox.objects.filter(id=sandbox.id).update(claimed_at=None, updated_at=timezone.now())
         _enqueue_provision(sandbox)
     return len(stalled)
+
+
+def sandboxes_expire(*, now: dt.datetime | None = None) -> int:
+    """Tear down sandboxes past their expiry; they stay listed as EXPIRED."""
+    now = now or timezone.now()
+    expired = 0
+    for sandbox in Sandbox.objects.filter(state=Sandbox.State.READY, expires_at__lt=now):
+        if _mark(sandbox.id, Sandbox.State.EXPIRED, "expired").state == Sandbox.State.EXPIRED:
+            _cleanup(sandbox)
+            expired += 1
+    return expired

@@ -11,3 +11,8 @@ def provision_sandbox(sandbox_id: int) -> None:
 @shared_task
 def redo_stalled_sandboxes() -> None:
     services.sandboxes_redo_stalled()
+
+
+@shared_task
+def expire_sandboxes() -> None:
+    services.sandboxes_expire()

@@ -210,3 +210,38 @@ def test_the_dashboard_for_500_learners_by_10_steps_uses_constant_queries(
           f"{len(small_queries)} queries (same as for 5 learners)")
     assert small_page.status_code == large_page.status_code == 200
     assert large_page.content.decode().count('data-learner="') == 500
+
+
+def test_an_instructor_creates_a_workshop_in_the_ui(instructor):
+    client = Client()
+    client.force_login(instructor)
+    created = client.post("/teach/", {"title": "Friday PSS", "labs": ["pss-baseline",
+                                                                     "pss-restricted"],
+                                       "starts_at": "2026-12-04T09:00",
+                                       "ends_at": "2026-12-04T12:00", "capacity": "40",
+                                       "lifetime": "180"})
+    workshop = Workshop.objects.get(title="Friday PSS")
+    assert created.status_code == 302 and created["Location"] == f"/teach/{workshop.join_code}/"
+    assert workshop.lab_ids == ["pss-baseline", "pss-restricted"]
+    assert (workshop.capacity, workshop.sandbox_lifetime_minutes) == (40, 180)
+    assert list(workshop.instructors.all()) == [instructor]
+    refused = client.post("/teach/", {"title": "Bad", "labs": ["no-such-lab"],
+                                      "starts_at": "2026-12-04T09:00",
+                                      "ends_at": "2026-12-04T12:00"})
+    assert refused.status_code == 400
+    assert "no lab &#x27;no-such-lab&#x27;" in refused.content.decode()
+
+
+def test_extending_a_workshop_extends_its_sandboxes(workshop, django_user_model, instructor):
+    from labapp.sandboxes.models import Sandbox
+
+    ada = enrol(workshop, django_user_model, "Ada")
+    sandbox = Sandbox.objects.get(owner=ada.user)
+    before, ends = sandbox.expires_at, workshop.ends_at
+    client = Client()
+    client.force_login(instructor)
+    assert client.post(f"/teach/{workshop.join_code}/extend/", {"minutes": "45"}).status_code == 302
+    sandbox.refresh_from_db()
+    workshop.refresh_from_db()
+    assert sandbox.expires_at - before == dt.timedelta(minutes=45)
+    assert workshop.ends_at - ends == dt.timedelta(minutes=45)

@@ -143,3 +143,22 @@ def test_a_sandbox_made_for_a_later_step_replays_the_earlier_solutions(
     running = kubectl("-n", ns, "get", "pods", "--field-selector=status.phase=Running",
                       "-o", "name")
     assert running.stdout == ""  # recycled, and refused: where step 3 begins
+
+
+def test_an_expired_sandbox_is_torn_down_and_refuses_commands(cluster_settings, learner,
+                                                              kubectl):
+    import time_machine
+
+    from labapp.runner.services import RunNotAllowed, run_start
+    from labapp.sandboxes.services import sandboxes_expire
+
+    sandbox = sandbox_provision(sandbox_id=sandbox_create(
+        owner=learner, lab_id="pss-baseline", lifetime=dt.timedelta(minutes=30)).id)
+    assert sandboxes_expire() == 0
+    with time_machine.travel(sandbox.expires_at + dt.timedelta(seconds=1)):
+        with pytest.raises(RunNotAllowed, match="expired"):
+            run_start(sandbox=sandbox, command="kubectl get pods")
+        assert sandboxes_expire() == 1
+    sandbox.refresh_from_db()
+    assert sandbox.state == Sandbox.State.EXPIRED
+    assert namespace_phase(kubectl, sandbox.namespaces["assets"]) in ("Terminating", "gone")
