@@ -23,6 +23,8 @@ urlpatterns = [
          name="step-hint"),
     path("labs/<slug:lab_id>/steps/<slug:step_id>/solution/", learning.reveal_solution,
          name="step-solution"),
+    path("labs/<slug:lab_id>/steps/<slug:step_id>/check/", learning.recheck,
+         name="step-check"),
     path("labs/<slug:lab_id>/steps/<slug:step_id>/reset/", learning.reset_step,
          name="step-reset"),
     path("sandboxes/<slug:slug>/runs/", run_views.run_create, name="run-create"),

@@ -159,3 +159,26 @@ def progress_reset_sandbox(*, progress: LabProgress) -> Sandbox:
     """A fresh sandbox at the lab's start; the record keeps its history."""
     first = get_lab(progress.lab_id).steps[0].id
     return progress_reset_step(progress=progress, step_id=first)
+
+
+def progress_recheck(*, progress: LabProgress, step_id: str) -> StepProgress:
+    """Evaluate the step's checks again, against the output of the step's last
+    command: the retry offered when a check could not run."""
+    from labapp.checks.evaluate import evaluate_checks
+    from labapp.checks.kinds import CheckContext
+    from labapp.clusters.config import admin_kubeconfig
+    from labapp.runner.models import CommandRun
+
+    sandbox = Sandbox.objects.exclude(state=Sandbox.State.DELETED).get(
+        owner=progress.user, lab_id=progress.lab_id)
+    last = (CommandRun.objects.filter(sandbox=sandbox, step_id=step_id)
+            .exclude(state=CommandRun.State.REFUSED).order_by("-queued_at").first())
+    checks = [check.render(sandbox.namespaces)
+              for check in get_lab(progress.lab_id).step(step_id).checks]
+    ctx = CheckContext(admin_kubeconfig(), stdout=last.stdout if last else None,
+                       stderr=last.stderr if last else None)
+    outcomes = [outcome.to_dict() for outcome in evaluate_checks(checks, ctx, wait=False)]
+    step = progress_record_run(user=progress.user, lab_id=progress.lab_id, step_id=step_id,
+                               outcomes=outcomes)
+    assert step is not None
+    return step

@@ -150,6 +150,12 @@ def reveal_solution(request: HttpRequest, lab_id: str, step_id: str) -> HttpResp
 
 @login_required
 @require_POST
+def recheck(request: HttpRequest, lab_id: str, step_id: str) -> HttpResponse:
+    return _step_action(request, lab_id, step_id, services.progress_recheck)
+
+
+@login_required
+@require_POST
 def reset_step(request: HttpRequest, lab_id: str, step_id: str) -> HttpResponse:
     if request.POST.get("confirm") != "yes":
         return render(request, "learning/confirm.html", {

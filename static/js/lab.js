@@ -57,5 +57,14 @@
     htmx.ajax("GET", panel.dataset.pollUrl, { target: panel, swap: "outerHTML" });
   });
 
+  // A returning learner lands where they left off.
+  function showCurrentStep() {
+    const current = document.querySelector(".step.current");
+    if (current && !location.hash && current.previousElementSibling) {
+      current.scrollIntoView({ block: "start" });
+    }
+  }
+
   document.addEventListener("DOMContentLoaded", setUpHistory);
+  document.addEventListener("DOMContentLoaded", showCurrentStep);
 })();
