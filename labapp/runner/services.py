@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import socket
 
 from django.conf import settings
@@ -23,6 +24,7 @@ from labapp.runner.tools import default_tools
 from labapp.sandboxes.models import Sandbox
 from labapp.sandboxes.services import sandbox_materialize, sandbox_refresh_token
 
+log = logging.getLogger(__name__)
 WORKER_LOST = "worker lost: the worker running this command stopped before it finished"
 MAX_COMMAND_LENGTH = 2000
 
@@ -78,11 +80,16 @@ def run_execute(*, run_id: int, worker: str = "") -> CommandRun:
             run.command, tools=default_tools(), kubeconfig=sandbox.kubeconfig_path,
             workdir=sandbox.workspace, timeout=settings.RUN_TIMEOUT_SECONDS,
             output_cap=settings.RUN_OUTPUT_CAP_BYTES, on_chunk=stream.chunk)
+        checks = _evaluate_step_checks(run, sandbox, result.stdout, result.stderr)
     except ClusterUnreachable as exc:
         return _finish(run, stream, state=CommandRun.State.FAILED,
                        error=f"the sandbox cluster is unreachable: {exc}")
+    except Exception as exc:
+        # Never leave the run RUNNING for the reaper to call "worker lost".
+        log.exception("run %s failed inside the worker", run.id)
+        return _finish(run, stream, state=CommandRun.State.FAILED,
+                       error=f"the run could not complete ({type(exc).__name__}: {exc})")
     succeeded = result.exit_code == 0 and not result.error
-    checks = _evaluate_step_checks(run, sandbox, result.stdout, result.stderr)
     return _finish(
         run, stream,
         state=CommandRun.State.SUCCEEDED if succeeded else CommandRun.State.FAILED,

@@ -62,19 +62,18 @@ class RunEvents:
             yield "retry: 2000\n\n"
             while True:
                 try:
+                    # No live stream (refused, expired, or lost with a Redis
+                    # restart) and a finished run: the database has the record.
+                    if not await client.exists(key) and (run := await self._finished_run()):
+                        async for event in self._replay(run):
+                            yield event
+                        return
                     found = await client.xread({key: self.after}, block=BLOCK_MS, count=200)
                 except (RedisError, OSError) as exc:
                     async for event in self._from_database(lost=exc):
                         yield event
                     return
                 if not found:
-                    if not await client.exists(key):
-                        # No live stream (expired, or Redis restarted): the DB has the record.
-                        run = await sync_to_async(run_snapshot)(run_id=self.run_id)
-                        if run.is_final:
-                            async for event in self._replay(run):
-                                yield event
-                            return
                     yield ": keep-alive\n\n"
                     continue
                 for entry_id, fields in found[0][1]:
@@ -85,6 +84,10 @@ class RunEvents:
                         return
         finally:
             await client.aclose()
+
+    async def _finished_run(self) -> CommandRun | None:
+        run = await sync_to_async(run_snapshot)(run_id=self.run_id)
+        return run if run.is_final else None
 
     async def _from_database(self, *, lost: Exception) -> AsyncIterator[str]:
         run = await sync_to_async(run_snapshot)(run_id=self.run_id)

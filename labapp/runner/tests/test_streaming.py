@@ -140,6 +140,13 @@ def test_a_refused_command_is_recorded_and_never_queued(ada, ada_sandbox, live_s
     assert "Not run." in response.text and "`;`" in response.text
     run = CommandRun.objects.get(sandbox=ada_sandbox)
     assert (run.state, run.started_at) == ("refused", None)
+    # Its stream ends at once with the verdict: no live stream will ever come.
+    started = time.monotonic()
+    with learner.client.stream("GET", f"/runs/{run.id}/stream/?format=json") as stream:
+        events = list(read_events(stream))
+    assert time.monotonic() - started < 3
+    assert [e[1] for e in events] == ["done"]
+    assert json.loads(events[0][2])["state"] == "refused"
 
 
 def test_another_learner_cannot_reach_adas_run_or_sandbox(
