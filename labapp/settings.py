@@ -5,13 +5,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
 from labapp.lib.env import env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("LABAPP_VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DJANGO_DEBUG", True)
-SECRET_KEY = env_str("DJANGO_SECRET_KEY", "dev-only-insecure-key-change-me")
+_DEV_SECRET = "dev-only-insecure-key-change-me"
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", _DEV_SECRET)
+if not DEBUG and SECRET_KEY == _DEV_SECRET:
+    raise ImproperlyConfigured("DJANGO_SECRET_KEY (or DJANGO_SECRET_KEY_FILE) must be set "
+                               "when DJANGO_DEBUG is false")
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 
 INSTALLED_APPS = [
@@ -29,6 +35,7 @@ INSTALLED_APPS = [
     "labapp.runner",
     "labapp.learning",
     "labapp.instructor",
+    "labapp.health",
 ]
 
 MIDDLEWARE = [
@@ -143,3 +150,32 @@ LAB_STEPS_DIR = Path(env_str("LABAPP_LAB_STEPS_DIR", str(BASE_DIR / "lab_steps")
 
 # Under uvicorn in development there is no collectstatic step: serve from the finders.
 WHITENOISE_USE_FINDERS = DEBUG
+
+# Production: behind TLS. Each can be turned off for a plain-HTTP trial.
+if not DEBUG:
+    SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", True)
+    SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31_536_000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", True)
+    SECURE_CONTENT_TYPE_NOSNIFF = True
+    CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+LOG_FORMAT = env_str("LABAPP_LOG_FORMAT", "text" if DEBUG else "json")
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"LABAPP_LOG_FORMAT={LOG_FORMAT!r} must be text or json")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "json": {"()": "labapp.lib.jsonlog.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+    "root": {"handlers": ["console"], "level": env_str("LABAPP_LOG_LEVEL", "INFO")},
+}
+
+# Labs that run privileged pods are refused on clusters with real nodes unless
+# the operator opts in: on KWOK no container runs, elsewhere one would.
+ALLOW_PRIVILEGED_LABS = env_bool("LABAPP_ALLOW_PRIVILEGED_LABS", False)

@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from labapp.clusters import views as cluster_views
+from labapp.health import views as health
 from labapp.instructor import views as teach
 from labapp.learning import views as learning
 from labapp.runner import views as run_views
@@ -43,5 +44,7 @@ urlpatterns = [
     path("cluster/", cluster_views.overview, name="cluster-overview"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
 ]
