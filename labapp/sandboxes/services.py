@@ -17,7 +17,7 @@ from labapp.catalog.setup import run_lab_setup
 from labapp.catalog.templating import render
 from labapp.catalog.workspace import render_workspace
 from labapp.clusters import isolation
-from labapp.clusters.client import ClusterUnreachable
+from labapp.clusters.client import ClusterUnreachable, nodes_are_simulated
 from labapp.clusters.config import admin_kubeconfig
 from labapp.runner.command import describe_failure, run_command_line
 from labapp.runner.tools import default_tools
@@ -76,6 +76,9 @@ def sandbox_provision(*, sandbox_id: int) -> Sandbox:
     lab = get_lab(sandbox.lab_id)
     admin = admin_kubeconfig()
     try:
+        refusal = _privileged_refusal(lab, admin)
+        if refusal:
+            return _mark(sandbox_id, Sandbox.State.FAILED, refusal)
         credentials = isolation.provision(admin, sandbox_id=sandbox.slug,
                                           namespaces=sandbox.namespaces,
                                           token_seconds=settings.SANDBOX_TOKEN_SECONDS)
@@ -95,6 +98,17 @@ def sandbox_provision(*, sandbox_id: int) -> Sandbox:
     return _mark(sandbox_id, Sandbox.State.READY, "ready",
                  learner_kubeconfig=credentials.kubeconfig,
                  token_expires_at=credentials.expires_at, ready_at=timezone.now())
+
+
+def _privileged_refusal(lab, admin) -> str:
+    """Privileged pods are harmless on simulated nodes and dangerous on real
+    ones: there the operator must opt in (LABAPP_ALLOW_PRIVILEGED_LABS)."""
+    if "privileged-pods" not in lab.needs or settings.ALLOW_PRIVILEGED_LABS:
+        return ""
+    if nodes_are_simulated(admin):
+        return ""
+    return (f"the lab {lab.id!r} runs privileged pods, and this cluster has real nodes; "
+            "the operator must set LABAPP_ALLOW_PRIVILEGED_LABS=true to allow it")
 
 
 def _replay(lab, sandbox: Sandbox) -> list[str]:

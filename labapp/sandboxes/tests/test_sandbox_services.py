@@ -162,3 +162,34 @@ def test_an_expired_sandbox_is_torn_down_and_refuses_commands(cluster_settings, 
     sandbox.refresh_from_db()
     assert sandbox.state == Sandbox.State.EXPIRED
     assert namespace_phase(kubectl, sandbox.namespaces["assets"]) in ("Terminating", "gone")
+
+
+REAL_NODE = """
+apiVersion: v1
+kind: Node
+metadata:
+  name: real-node-1
+"""
+
+
+def test_privileged_labs_are_refused_on_real_nodes_unless_the_operator_opts_in(
+        cluster_settings, learner, kubectl, django_user_model):
+    # A Node without KWOK's annotation counts as a real node. (KWOK still
+    # simulates it here: no real machine can join this test cluster.)
+    made = kubectl("apply", "-f", "-", stdin=REAL_NODE)
+    assert made.returncode == 0, made.stderr
+    try:
+        refused = provisioned(learner)
+        assert refused.state == Sandbox.State.FAILED
+        assert refused.status_message == (
+            "the lab 'pss-baseline' runs privileged pods, and this cluster has real nodes; "
+            "the operator must set LABAPP_ALLOW_PRIVILEGED_LABS=true to allow it")
+        assert namespace_phase(kubectl, refused.namespaces["assets"]) == "gone"
+        # Restricted needs no privileges: it is fine anywhere.
+        restricted = provisioned(learner, lab_id="pss-restricted")
+        assert restricted.state == Sandbox.State.READY, restricted.status_message
+        cluster_settings.ALLOW_PRIVILEGED_LABS = True
+        other = django_user_model.objects.create_user("opted-in")
+        assert provisioned(other).state == Sandbox.State.READY
+    finally:
+        kubectl("delete", "node", "real-node-1")
