@@ -21,6 +21,8 @@ down: setup
 test: controlplane
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
+	@echo "== the whole suite again, on PostgreSQL"
+	bash scripts/with-postgres.sh $(PY) -m pytest -p no:cacheprovider
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from labapp.lib.env import env_bool, env_int, env_list, env_str
+from labapp.lib.env import env_bool, env_database, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("LABAPP_VAR_DIR", str(BASE_DIR / "var")))
@@ -69,8 +69,9 @@ TEMPLATES = [
     },
 ]
 
+# SQLite by default; DATABASE_URL=postgres://... for PostgreSQL.
 DATABASES = {
-    "default": {
+    "default": env_database("DATABASE_URL") or {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": env_str("LABAPP_SQLITE_PATH", str(VAR_DIR / "labapp.sqlite3")),
         # The web process and the workers share the file: WAL lets readers and

@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # chromium: the real browser for end-to-end tests (Playwright drives it, no download).
-APT_PACKAGES=(redis-server chromium)
+# postgresql: the suite runs a second time on it.
+APT_PACKAGES=(redis-server chromium postgresql)
 PYTHON=${PYTHON:-python3.11}
 VENV=.venv
 

@@ -58,3 +58,27 @@ def env_list(name: str, default: list[str], environ: Mapping[str, str] | None = 
     if raw == "":
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_database(name: str, environ: Mapping[str, str] | None = None) -> dict[str, object] | None:
+    """A PostgreSQL DATABASES entry from a URL such as
+    postgres://user:password@host:5432/dbname; None when the variable is unset."""
+    from urllib.parse import unquote, urlparse
+
+    raw = env_str(name, "", environ).strip()
+    if not raw:
+        return None
+    url = urlparse(raw)
+    if url.scheme not in ("postgres", "postgresql") or not url.path.strip("/"):
+        raise ImproperlyConfigured(
+            f"{name} must look like postgres://user:password@host:5432/dbname")
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": unquote(url.path.strip("/")),
+        "USER": unquote(url.username or ""),
+        "PASSWORD": unquote(url.password or ""),
+        "HOST": url.hostname or "",
+        "PORT": str(url.port or ""),
+        "CONN_MAX_AGE": 60,
+        "CONN_HEALTH_CHECKS": True,
+    }
