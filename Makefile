@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup controlplane up down test lint bench
+.PHONY: setup controlplane up down test lint bench kind-up
 
 setup:
 	@bash scripts/setup.sh
@@ -30,3 +30,8 @@ lint: setup
 bench: controlplane
 	$(PY) bench/localcluster_boot.py --json bench/results/localcluster_boot.json
 	$(PY) bench/runner_latency.py
+
+# Optional: a kind cluster instead of the local control plane (your own kind and Docker).
+kind-up:
+	kind create cluster --config deploy/kind/cluster.yaml --kubeconfig var/kind.kubeconfig
+	@echo "Now run: LABAPP_KUBECONFIG=$(CURDIR)/var/kind.kubeconfig make up"

@@ -34,6 +34,8 @@ if [ ! -f "$stamp" ]; then
   rm -f "$VENV"/.installed-*
   touch "$stamp"
 fi
+# The Docker Compose CLI, built from its Go pin: the tests validate docker-compose.yml.
+command -v go >/dev/null && bash scripts/ensure-compose.sh
 mkdir -p "${LABAPP_VAR_DIR:-var}"
 "$VENV/bin/python" manage.py migrate --noinput -v 0
 "$VENV/bin/python" manage.py collectstatic --noinput -v 0
