@@ -12,27 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
-    return ordered[index]
-
-
-def summary(values: list[float]) -> dict[str, float]:
-    return {"p50": round(percentile(values, 50), 4), "p95": round(percentile(values, 95), 4),
-            "n": len(values)}
+from harness import ROOT, bench_stack, summary
 
 
 def main() -> None:
@@ -43,46 +28,10 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=ROOT / "bench/results/runner_latency.json")
     args = parser.parse_args()
 
-    home = Path(tempfile.mkdtemp(prefix="bench-runner-"))
-    from labapp.lib.devstack import RedisServer, free_port
-
-    redis_server = RedisServer(free_port(), home)
-    redis_server.start()
-    os.environ.update({
-        "DJANGO_SETTINGS_MODULE": "labapp.settings",
-        "LABAPP_VAR_DIR": str(home / "var"),
-        "LABAPP_SANDBOX_HOME": str(home / "sandboxes"),
-        "LABAPP_LOCALCLUSTER_HOME": str(home / "clusters"),
-        "LABAPP_LOCALCLUSTER_NAME": "bench",
-        "REDIS_URL": redis_server.url,
-    })
-    (home / "var").mkdir()
-    import django
-
-    django.setup()
-    from django.conf import settings
-    from django.core.management import call_command
-
-    from labapp.clusters.config import local_cluster
-    from labapp.lib.devstack import Stack
-
-    cluster = local_cluster()
-    cluster.up(progress=lambda message: None)
-    os.environ["LABAPP_KUBECONFIG"] = str(cluster.kubeconfig_path)
-    settings.KUBECONFIG = str(cluster.kubeconfig_path)
-    call_command("migrate", verbosity=0)
-    stack = Stack(dict(os.environ), home / "logs")
-    try:
-        stack.start_worker("bench", concurrency=args.workers)
-        port = free_port()
-        stack.start_uvicorn(port)
+    with bench_stack(concurrency=args.workers) as bench:
         figures = {"learners": args.learners, "runs": args.runs, "workers": args.workers}
         figures["provisioning_s"], learner, sandbox = provision_many(args.learners)
-        figures.update(latency(learner, sandbox, f"http://127.0.0.1:{port}", args.runs))
-    finally:
-        stack.stop_all()
-        cluster.down(progress=lambda message: None)
-        redis_server.stop()
+        figures.update(latency(learner, sandbox, bench.url, args.runs))
     report(figures)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(figures, indent=2))

@@ -50,7 +50,9 @@ class Command(BaseCommand):
             redis_server = RedisServer(url.port or 6379, settings.VAR_DIR / "redis")
             redis_server.start()
         try:
-            stack.start_worker("runlab", concurrency=workers)
+            # Clicks never wait behind provisioning: each queue has its own workers.
+            stack.start_worker("runlab", concurrency=workers, queues="interactive")
+            stack.start_worker("provisioning", concurrency=1, queues="provisioning")
             stack.start_beat()
             stack.start_uvicorn(port, host)
             say(f"[runlab] labapp is up: http://{host}:{port}/  (logs in {logs}; Ctrl-C stops)")

@@ -1,0 +1,89 @@
+"""The stack a benchmark measures, self-contained in a temporary folder:
+its own control plane, Redis, SQLite, Celery workers, beat and uvicorn.
+Also the percentile helpers every benchmark prints with."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def percentile(values: list[float], pct: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def summary(values: list[float], *, with_p99: bool = False) -> dict[str, float]:
+    result = {"p50": round(percentile(values, 50), 4), "p95": round(percentile(values, 95), 4),
+              "n": len(values)}
+    if with_p99:
+        result["p99"] = round(percentile(values, 99), 4)
+    return result
+
+
+@dataclass
+class Bench:
+    home: Path
+    url: str
+    stack: object
+    cluster: object
+    redis: object
+
+
+@contextmanager
+def bench_stack(*, workers: int = 1, concurrency: int = 2, beat: bool = False,
+                extra_env: dict[str, str] | None = None):
+    home = Path(tempfile.mkdtemp(prefix="labapp-bench-"))
+    from labapp.lib.devstack import RedisServer, free_port
+
+    redis_server = RedisServer(free_port(), home)
+    redis_server.start()
+    os.environ.update({
+        "DJANGO_SETTINGS_MODULE": "labapp.settings",
+        "LABAPP_VAR_DIR": str(home / "var"),
+        "LABAPP_SANDBOX_HOME": str(home / "sandboxes"),
+        "LABAPP_LOCALCLUSTER_HOME": str(home / "clusters"),
+        "LABAPP_LOCALCLUSTER_NAME": "bench",
+        "REDIS_URL": redis_server.url,
+        **(extra_env or {}),
+    })
+    (home / "var").mkdir()
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    from labapp.clusters.config import local_cluster
+    from labapp.lib.devstack import Stack
+
+    cluster = local_cluster()
+    cluster.up(progress=lambda message: None)
+    os.environ["LABAPP_KUBECONFIG"] = str(cluster.kubeconfig_path)
+    settings.KUBECONFIG = str(cluster.kubeconfig_path)
+    call_command("migrate", verbosity=0)
+    stack = Stack(dict(os.environ), home / "logs")
+    try:
+        # Clicks never wait behind provisioning: each queue has its own workers.
+        for index in range(workers):
+            stack.start_worker(f"bench{index}", concurrency=concurrency, queues="interactive")
+        stack.start_worker("provisioning", concurrency=2, queues="provisioning")
+        if beat:
+            stack.start_beat()
+        port = free_port()
+        stack.start_uvicorn(port)
+        yield Bench(home, f"http://127.0.0.1:{port}", stack, cluster, redis_server)
+    finally:
+        stack.stop_all()
+        cluster.down(progress=lambda message: None)
+        redis_server.stop()
