@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup controlplane up down test lint bench kind-up
+.PHONY: setup controlplane up down test lint bench bench-quick kind-up
 
 setup:
 	@bash scripts/setup.sh
@@ -27,7 +27,15 @@ test: controlplane
 lint: setup
 	$(VENV)/bin/ruff check .
 
+# The default load test: 100 learners through the Baseline lab (bench/results/latest.*).
 bench: controlplane
+	$(PY) bench/load.py --learners 100
+
+bench-quick: controlplane
+	$(PY) bench/load.py --quick
+
+# The other figures: control-plane boot and memory, one command's path against bare kubectl.
+bench-parts: controlplane
 	$(PY) bench/localcluster_boot.py --json bench/results/localcluster_boot.json
 	$(PY) bench/runner_latency.py
 

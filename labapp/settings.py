@@ -122,7 +122,7 @@ CELERY_TASK_ROUTES = {
 CELERY_BEAT_SCHEDULE = {
     "reap-stuck-runs": {"task": "labapp.runner.tasks.reap_runs", "schedule": 10.0},
     "redo-stalled-sandboxes": {"task": "labapp.sandboxes.tasks.redo_stalled_sandboxes",
-                               "schedule": 60.0},
+                               "schedule": 15.0},
     "expire-sandboxes": {"task": "labapp.sandboxes.tasks.expire_sandboxes", "schedule": 60.0},
 }
 

@@ -10,6 +10,7 @@ import string
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from labapp.catalog.registry import get_lab
@@ -26,6 +27,8 @@ from labapp.sandboxes.models import Sandbox
 SLUG_ALPHABET = string.ascii_lowercase + string.digits
 # A provisioning that has not finished after this long lost its worker: redo it.
 PROVISIONING_DEADLINE = dt.timedelta(minutes=5)
+# One no worker has claimed after this long lost its queue message: send it again.
+UNCLAIMED_DEADLINE = dt.timedelta(seconds=60)
 
 
 def new_slug() -> str:
@@ -191,10 +194,13 @@ def sandbox_reset(*, sandbox_id: int, replay_steps: list[str] | None = None) -> 
 
 
 def sandboxes_redo_stalled(*, now: dt.datetime | None = None) -> int:
-    """Re-enqueue provisionings whose worker vanished; provisioning is idempotent."""
-    cutoff = (now or timezone.now()) - PROVISIONING_DEADLINE
-    stalled = list(Sandbox.objects.filter(state=Sandbox.State.PROVISIONING,
-                                          updated_at__lt=cutoff))
+    """Re-enqueue provisionings whose message or worker vanished (a Redis
+    restart loses queued messages); provisioning is idempotent."""
+    now = now or timezone.now()
+    never_claimed = Q(claimed_at__isnull=True, updated_at__lt=now - UNCLAIMED_DEADLINE)
+    claim_expired = Q(claimed_at__lt=now - PROVISIONING_DEADLINE)
+    stalled = list(Sandbox.objects.filter(never_claimed | claim_expired,
+                                          state=Sandbox.State.PROVISIONING))
     for sandbox in stalled:
         Sandbox.objects.filter(id=sandbox.id).update(claimed_at=None, updated_at=timezone.now())
         _enqueue_provision(sandbox)

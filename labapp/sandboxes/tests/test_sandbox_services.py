@@ -118,15 +118,25 @@ def test_reset_replaces_the_sandbox_and_teardown_removes_it(cluster_settings, le
 
 
 def test_a_stalled_provisioning_is_queued_again(
-        cluster_settings, learner, redis_server, django_capture_on_commit_callbacks):
+        cluster_settings, learner, redis_server, django_capture_on_commit_callbacks,
+        django_user_model):
     sandbox = sandbox_create(owner=learner, lab_id="pss-baseline")
+    unclaimed = sandbox_create(owner=django_user_model.objects.create_user("u2"),
+                               lab_id="pss-baseline")
+    fresh = sandbox_create(owner=django_user_model.objects.create_user("u3"),
+                           lab_id="pss-baseline")
     long_ago = sandbox.updated_at - dt.timedelta(minutes=30)
+    # A worker claimed it and vanished; another's message was lost before any claim.
     Sandbox.objects.filter(id=sandbox.id).update(updated_at=long_ago, claimed_at=long_ago)
+    Sandbox.objects.filter(id=unclaimed.id).update(
+        updated_at=unclaimed.updated_at - dt.timedelta(seconds=90))
     queue = redis.Redis.from_url(redis_server.url)
     queue.delete("provisioning")
     with django_capture_on_commit_callbacks(execute=True):
-        assert sandboxes_redo_stalled() == 1
-    assert queue.llen("provisioning") == 1  # a real message, on the real broker
+        assert sandboxes_redo_stalled() == 2  # not `fresh`: its message may still come
+    assert queue.llen("provisioning") == 2  # real messages, on the real broker
+    fresh.refresh_from_db()
+    assert fresh.claimed_at is None
     sandbox.refresh_from_db()
     assert sandbox.claimed_at is None
 
