@@ -9,8 +9,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from labapp.catalog.registry import get_lab
+from labapp.checks.evaluate import evaluate_checks
+from labapp.checks.kinds import CheckContext
 from labapp.checks.outcome import Status
+from labapp.clusters.config import admin_kubeconfig
 from labapp.learning.models import Enrolment, LabProgress, StepProgress, Workshop
+from labapp.runner.models import CommandRun
 from labapp.sandboxes.models import Sandbox
 from labapp.sandboxes.services import sandbox_create, sandbox_reset
 
@@ -164,11 +168,6 @@ def progress_reset_sandbox(*, progress: LabProgress) -> Sandbox:
 def progress_recheck(*, progress: LabProgress, step_id: str) -> StepProgress:
     """Evaluate the step's checks again, against the output of the step's last
     command: the retry offered when a check could not run."""
-    from labapp.checks.evaluate import evaluate_checks
-    from labapp.checks.kinds import CheckContext
-    from labapp.clusters.config import admin_kubeconfig
-    from labapp.runner.models import CommandRun
-
     sandbox = Sandbox.objects.exclude(state=Sandbox.State.DELETED).get(
         owner=progress.user, lab_id=progress.lab_id)
     last = (CommandRun.objects.filter(sandbox=sandbox, step_id=step_id)

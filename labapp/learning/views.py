@@ -151,7 +151,10 @@ def reveal_solution(request: HttpRequest, lab_id: str, step_id: str) -> HttpResp
 @login_required
 @require_POST
 def recheck(request: HttpRequest, lab_id: str, step_id: str) -> HttpResponse:
-    return _step_action(request, lab_id, step_id, services.progress_recheck)
+    try:
+        return _step_action(request, lab_id, step_id, services.progress_recheck)
+    except Sandbox.DoesNotExist:
+        raise Http404("no sandbox to check") from None
 
 
 @login_required
