@@ -27,9 +27,9 @@ test: controlplane
 lint: setup
 	$(VENV)/bin/ruff check .
 
-# The default load test: 100 learners through the Baseline lab (bench/results/latest.*).
+# The default load test: 5 to 100 learners through the Baseline lab (bench/results/latest.*).
 bench: controlplane
-	$(PY) bench/load.py --learners 100
+	$(PY) bench/load.py
 
 bench-quick: controlplane
 	$(PY) bench/load.py --quick

@@ -1,9 +1,9 @@
 """Load, soak and faults: simulated learners doing the Baseline lab over HTTP
 and SSE, as a browser would, against the whole stack on this machine.
 
-    .venv/bin/python bench/load.py                      # 100 learners (make bench)
+    .venv/bin/python bench/load.py                      # ramp 5,10,20,40,100 (make bench)
+    .venv/bin/python bench/load.py --learners 100       # one level only
     .venv/bin/python bench/load.py --quick              # 20 learners, about a minute
-    .venv/bin/python bench/load.py --ramp 10,25,50,100  # where p95 crosses 1 s
     .venv/bin/python bench/load.py --faults             # kill a worker, restart Redis and
                                                         # kube-apiserver under load
     .venv/bin/python bench/load.py --soak 600           # learners repeat for 10 minutes
@@ -254,8 +254,9 @@ def main() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--learners", type=int, default=100)
-    parser.add_argument("--ramp", default="", help="comma-separated learner counts")
+    parser.add_argument("--learners", type=int, default=0, help="one level (instead of --ramp)")
+    parser.add_argument("--ramp", default="5,10,20,40,100",
+                        help="comma-separated learner counts, run one after another")
     parser.add_argument("--quick", action="store_true", help="20 learners, short think time")
     parser.add_argument("--soak", type=float, default=0, help="seconds to keep going (max 600)")
     parser.add_argument("--faults", action="store_true")
@@ -263,8 +264,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=2, help="per worker")
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
     args = parser.parse_args()
-    levels_wanted = ([int(n) for n in args.ramp.split(",")] if args.ramp
-                     else [20 if args.quick else args.learners])
+    if args.quick:
+        levels_wanted = [20]
+    elif args.learners:
+        levels_wanted = [args.learners]
+    else:
+        levels_wanted = [int(n) for n in args.ramp.split(",")]
     think = (0.2, 0.8) if args.quick else (1.0, 3.0)
     soak = min(args.soak, 600)
     env = {"LABAPP_RUN_QUEUE_DEADLINE_SECONDS": "60", "LABAPP_RUN_DEADLINE_GRACE_SECONDS": "15"}
