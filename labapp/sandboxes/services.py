@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import secrets
 import shutil
 import string
@@ -24,6 +25,7 @@ from labapp.runner.command import describe_failure, run_command_line
 from labapp.runner.tools import default_tools
 from labapp.sandboxes.models import Sandbox
 
+log = logging.getLogger(__name__)
 SLUG_ALPHABET = string.ascii_lowercase + string.digits
 # A provisioning that has not finished after this long lost its worker: redo it.
 PROVISIONING_DEADLINE = dt.timedelta(minutes=5)
@@ -93,6 +95,12 @@ def sandbox_provision(*, sandbox_id: int) -> Sandbox:
             problems = _replay(lab, sandbox)
     except ClusterUnreachable as exc:
         problems = [f"the sandbox cluster is unreachable: {exc}"]
+        credentials = None
+    except Exception as exc:
+        # Anything else ends as FAILED with its cause, never as a sandbox
+        # that stays "provisioning" and is retried forever.
+        log.exception("provisioning sandbox %s failed", sandbox.slug)
+        problems = [f"provisioning failed ({type(exc).__name__}: {exc})"]
         credentials = None
     if problems:
         _cleanup(sandbox)

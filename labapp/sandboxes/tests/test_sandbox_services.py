@@ -203,3 +203,15 @@ def test_privileged_labs_are_refused_on_real_nodes_unless_the_operator_opts_in(
         assert provisioned(other).state == Sandbox.State.READY
     finally:
         kubectl("delete", "node", "real-node-1")
+
+
+def test_an_unexpected_error_fails_provisioning_with_its_cause(cluster_settings, learner,
+                                                               kubectl, tmp_path):
+    not_a_folder = tmp_path / "occupied"
+    not_a_folder.write_text("a file where the sandboxes' folder should be")
+    cluster_settings.SANDBOX_HOME = not_a_folder
+    sandbox = provisioned(learner)
+    assert sandbox.state == Sandbox.State.FAILED
+    assert sandbox.status_message.startswith("provisioning failed (")
+    assert "Error" in sandbox.status_message  # the exception's type, named
+    assert namespace_phase(kubectl, sandbox.namespaces["assets"]) in ("Terminating", "gone")
