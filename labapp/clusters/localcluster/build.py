@@ -8,6 +8,7 @@ a change of pin never reuses a stale binary.
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -89,8 +90,13 @@ class Toolchain:
     def __init__(self, cache_dir: Path, modules_dir: Path = GO_MODULES_DIR) -> None:
         self.cache_dir = cache_dir
         self.modules_dir = modules_dir
-        kube_mod = (modules_dir / "kube" / "go.mod").read_text()
-        self.kube_version = _required_pin(kube_mod, "k8s.io/kubernetes")
+
+    @functools.cached_property
+    def kube_version(self) -> str:
+        # Read on first use: building a Toolchain (every admin_kubeconfig()
+        # call does) must not touch the disk.
+        kube_mod = (self.modules_dir / "kube" / "go.mod").read_text()
+        return _required_pin(kube_mod, "k8s.io/kubernetes")
 
     def _kube_ldflags(self) -> str:
         major, minor = _version_tuple(self.kube_version)[:2]
