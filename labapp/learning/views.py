@@ -124,10 +124,16 @@ def sandbox_status(request: HttpRequest, lab_id: str) -> HttpResponse:
     return response
 
 
-def _step_action(request: HttpRequest, lab_id: str, step_id: str, action) -> HttpResponse:
+def _progress_with_step(request: HttpRequest, lab_id: str, step_id: str) -> LabProgress:
+    """The learner's record for this lab, if it has this step; 404 otherwise."""
     progress = lab_progress_for(user=request.user, lab_id=lab_id)
     if not progress.steps.filter(step_id=step_id).exists():
         raise Http404("no such step")
+    return progress
+
+
+def _step_action(request: HttpRequest, lab_id: str, step_id: str, action) -> HttpResponse:
+    progress = _progress_with_step(request, lab_id, step_id)
     action(progress=progress, step_id=step_id)
     if request.htmx:
         view = lab_view(user=request.user, lab_id=lab_id)
@@ -163,9 +169,7 @@ def reset_step(request: HttpRequest, lab_id: str, step_id: str) -> HttpResponse:
     if request.POST.get("confirm") != "yes":
         return render(request, "learning/confirm.html", {
             "what": f"reset step {step_id!r}", "action": request.path}, status=400)
-    progress = lab_progress_for(user=request.user, lab_id=lab_id)
-    if not progress.steps.filter(step_id=step_id).exists():
-        raise Http404("no such step")
+    progress = _progress_with_step(request, lab_id, step_id)
     services.progress_reset_step(progress=progress, step_id=step_id)
     return _reload(request, lab_id)
 
