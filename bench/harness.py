@@ -44,7 +44,7 @@ class Bench:
 def bench_stack(*, workers: int = 1, concurrency: int = 2, beat: bool = False,
                 extra_env: dict[str, str] | None = None):
     home = Path(tempfile.mkdtemp(prefix="labapp-bench-"))
-    from labapp.lib.devstack import RedisServer, free_port
+    from labapp.ops.devstack import RedisServer, free_port
 
     redis_server = RedisServer(free_port(), home)
     redis_server.start()
@@ -65,7 +65,7 @@ def bench_stack(*, workers: int = 1, concurrency: int = 2, beat: bool = False,
     from django.core.management import call_command
 
     from labapp.clusters.config import local_cluster
-    from labapp.lib.devstack import Stack
+    from labapp.ops.devstack import Stack
 
     cluster = local_cluster()
     cluster.up(progress=lambda message: None)

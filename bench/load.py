@@ -104,7 +104,7 @@ async def one_run(http, slug: str, command: str, step: str, tally: Tally) -> Non
 
 def check_latencies(run_ids: list[int]) -> list[float]:
     """Worker time spent after the command ended: checks plus recording progress."""
-    from labapp.runner.models import CommandRun
+    from labapp.runs.models import CommandRun
 
     latencies = []
     for run in CommandRun.objects.filter(id__in=run_ids, step_id__gt="").exclude(
@@ -116,7 +116,7 @@ def check_latencies(run_ids: list[int]) -> list[float]:
 
 def bare_kubectl(runs: int = 30) -> dict:
     """The same `kubectl get pods`, bare, as the learner's own identity."""
-    from labapp.runner.tools import default_tools
+    from labapp.clusters.tools import default_tools
     from labapp.sandboxes.models import Sandbox
     from labapp.sandboxes.services import sandbox_materialize
 
@@ -141,7 +141,7 @@ def bare_kubectl(runs: int = 30) -> dict:
 async def inject_faults(bench, tally: Tally, start: float) -> list[dict]:
     """Kill a worker, restart Redis, restart kube-apiserver: one after another,
     each under load, each timed until the next run completes."""
-    from labapp.lib.devstack import kill_group
+    from labapp.ops.devstack import kill_group
 
     faults = []
 
@@ -192,7 +192,7 @@ async def drive(bench, learners: int, think: tuple[float, float], soak: float,
 
 def settle(run_ids: list[int], wait: float) -> dict:
     """Every posted run must end up recorded and final: count those that are not."""
-    from labapp.runner.models import CommandRun
+    from labapp.runs.models import CommandRun
 
     deadline = time.monotonic() + wait
     while True:

@@ -64,7 +64,7 @@ def latency(user, sandbox, base_url: str, runs: int) -> dict:
     import httpx
     from django.test import Client
 
-    from labapp.runner.tools import default_tools
+    from labapp.clusters.tools import default_tools
     from labapp.sandboxes.services import sandbox_materialize
 
     django_client = Client()

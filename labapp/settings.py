@@ -32,10 +32,10 @@ INSTALLED_APPS = [
     "labapp.clusters",
     "labapp.catalog",
     "labapp.sandboxes",
-    "labapp.runner",
+    "labapp.runs",
     "labapp.learning",
     "labapp.instructor",
-    "labapp.health",
+    "labapp.ops",
 ]
 
 MIDDLEWARE = [
@@ -115,12 +115,13 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "interactive"
 CELERY_TASK_ROUTES = {
-    "labapp.runner.tasks.*": {"queue": "interactive"},
+    "labapp.learning.tasks.*": {"queue": "interactive"},
+    "labapp.runs.tasks.*": {"queue": "interactive"},
     "labapp.sandboxes.tasks.*": {"queue": "provisioning"},
 }
 # Every periodic job, in one place.
 CELERY_BEAT_SCHEDULE = {
-    "reap-stuck-runs": {"task": "labapp.runner.tasks.reap_runs", "schedule": 10.0},
+    "reap-stuck-runs": {"task": "labapp.runs.tasks.reap_runs", "schedule": 10.0},
     "redo-stalled-sandboxes": {"task": "labapp.sandboxes.tasks.redo_stalled_sandboxes",
                                "schedule": 15.0},
     "expire-sandboxes": {"task": "labapp.sandboxes.tasks.expire_sandboxes", "schedule": 60.0},
@@ -170,7 +171,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "json": {"()": "labapp.lib.jsonlog.JsonFormatter"},
+        "json": {"()": "labapp.ops.jsonlog.JsonFormatter"},
         "text": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},

@@ -2,11 +2,11 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from labapp.clusters import views as cluster_views
-from labapp.health import views as health
 from labapp.instructor import views as teach
 from labapp.learning import views as learning
-from labapp.runner import views as run_views
+from labapp.ops import cluster_views
+from labapp.ops import health_views as health
+from labapp.runs import views as run_views
 
 urlpatterns = [
     path("", learning.home, name="home"),
@@ -28,7 +28,7 @@ urlpatterns = [
          name="step-check"),
     path("labs/<slug:lab_id>/steps/<slug:step_id>/reset/", learning.reset_step,
          name="step-reset"),
-    path("sandboxes/<slug:slug>/runs/", run_views.run_create, name="run-create"),
+    path("sandboxes/<slug:slug>/runs/", learning.run_create, name="run-create"),
     path("runs/<int:run_id>/", run_views.run_detail, name="run-detail"),
     path("runs/<int:run_id>/stream/", run_views.run_stream, name="run-stream"),
     path("teach/", teach.workshops, name="teach"),

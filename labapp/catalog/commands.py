@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 
-from labapp.runner.shell import CommandRefused, Pipeline, parse_command
+from labapp.shell.parse import CommandRefused, Pipeline, parse_command
 
 _PATH_FLAGS = {"-k": "kustomize", "--kustomize": "kustomize", "-f": "file", "--filename": "file"}
 

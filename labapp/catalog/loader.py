@@ -12,9 +12,9 @@ from pathlib import Path
 
 from labapp.catalog.commands import command_problems
 from labapp.catalog.spec import CommandSpec, LabSpec, StepSpec
-from labapp.catalog.templating import line_at, placeholder_problems, render
 from labapp.catalog.yamlsource import LineDict, LineList, YamlProblem, load_yaml
 from labapp.checks.kinds import Check, CheckSpecError, parse_check
+from labapp.lib.placeholders import line_at, placeholder_problems, render
 
 LAB_FILE = "lab.yaml"
 ID_PATTERN = re.compile(r"^[a-z0-9]([-a-z0-9]{0,48}[a-z0-9])?$")

@@ -16,15 +16,14 @@ from pathlib import Path
 
 from labapp.catalog.setup import run_lab_setup
 from labapp.catalog.spec import CommandSpec, LabSpec
-from labapp.catalog.templating import render
 from labapp.catalog.workspace import render_workspace
-from labapp.checks.evaluate import evaluate_checks
-from labapp.checks.kinds import CheckContext
+from labapp.checks.evaluate import evaluate_step
 from labapp.checks.outcome import Outcome, Status
 from labapp.clusters import isolation
 from labapp.clusters.client import nodes_are_simulated
-from labapp.runner.command import describe_failure, run_command_line
-from labapp.runner.execute import RunResult, ToolPaths
+from labapp.lib.placeholders import render
+from labapp.shell.command import describe_failure, run_command_line
+from labapp.shell.execute import RunResult, ToolPaths
 
 SUFFIX_ALPHABET = string.ascii_lowercase + string.digits
 
@@ -118,8 +117,8 @@ def rehearse_lab(lab: LabSpec, *, kubeconfig: Path, tools: ToolPaths,
         for step in lab.steps:
             started = time.monotonic()
             step_report = StepReport(step.id, step.title)
-            checks = [check.render(sandbox.namespaces) for check in step.checks]
-            before = evaluate_checks(checks, CheckContext(kubeconfig), wait=False)
+            before = evaluate_step(step.checks, namespaces=sandbox.namespaces,
+                                   kubeconfig=kubeconfig, wait=False)
             step_report.rows = [CheckRow(o.title, o) for o in before]
             if all(o.passed for o in before):
                 step_report.problems.append("every check passes before the step is done, "
@@ -133,10 +132,10 @@ def rehearse_lab(lab: LabSpec, *, kubeconfig: Path, tools: ToolPaths,
                 if last.exit_code != 0:
                     step_report.problems.append(f"command `{command.run}` failed: "
                                                 f"{describe_failure(last)}")
-            after_ctx = CheckContext(kubeconfig, stdout=last.stdout if last else None,
-                                     stderr=last.stderr if last else None)
-            for row, outcome in zip(step_report.rows, evaluate_checks(checks, after_ctx),
-                                    strict=True):
+            after = evaluate_step(step.checks, namespaces=sandbox.namespaces,
+                                  kubeconfig=kubeconfig, stdout=last.stdout if last else None,
+                                  stderr=last.stderr if last else None)
+            for row, outcome in zip(step_report.rows, after, strict=True):
                 row.after = outcome
             step_report.seconds = time.monotonic() - started
             report.steps.append(step_report)

@@ -8,7 +8,7 @@ import markdown
 import nh3
 from django.utils.safestring import SafeString, mark_safe
 
-from labapp.catalog.templating import render
+from labapp.lib.placeholders import render
 
 _EXTENSIONS = ["fenced_code", "tables", "sane_lists"]
 _TAGS = nh3.ALLOWED_TAGS | {"pre", "code", "table", "thead", "tbody", "tr", "th", "td"}

@@ -6,11 +6,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from labapp.catalog.spec import LabSpec
-from labapp.catalog.templating import render
-from labapp.checks.evaluate import evaluate_checks
-from labapp.checks.kinds import CheckContext
-from labapp.runner.command import describe_failure, run_command_line
-from labapp.runner.execute import ToolPaths
+from labapp.checks.evaluate import evaluate_step
+from labapp.lib.placeholders import render
+from labapp.shell.command import describe_failure, run_command_line
+from labapp.shell.execute import ToolPaths
 
 
 def run_lab_setup(lab: LabSpec, *, namespaces: Mapping[str, str], workspace: Path,
@@ -24,8 +23,8 @@ def run_lab_setup(lab: LabSpec, *, namespaces: Mapping[str, str], workspace: Pat
             problems.append(f"setup command `{command.run}` failed: {describe_failure(result)}")
     if problems:
         return problems
-    checks = [check.render(namespaces) for check in lab.setup_checks]
-    for outcome in evaluate_checks(checks, CheckContext(admin_kubeconfig)):
+    for outcome in evaluate_step(lab.setup_checks, namespaces=namespaces,
+                                 kubeconfig=admin_kubeconfig):
         if not outcome.passed:
             problems.append(f"setup check did not pass: {outcome.message()}")
     return problems

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 from labapp.checks.kinds import Check, CheckContext
 from labapp.checks.outcome import Outcome, Status
@@ -40,3 +41,13 @@ def _timed(check: Check, ctx: CheckContext, clock: Callable[[], float],
     elapsed = clock() - (since if since is not None else begun)
     return Outcome(outcome.status, outcome.title, outcome.expected, outcome.found,
                    outcome.detail, round(elapsed, 3))
+
+
+def evaluate_step(checks: Sequence[Check], *, namespaces: Mapping[str, str],
+                  kubeconfig: Path, stdout: str | None = None, stderr: str | None = None,
+                  wait: bool = True) -> list[Outcome]:
+    """A step's (or a setup's) checks, rendered for one sandbox and judged with
+    admin credentials: the one evaluation that runs, setup and rehearsal share."""
+    rendered = [check.render(namespaces) for check in checks]
+    return evaluate_checks(rendered, CheckContext(kubeconfig, stdout=stdout, stderr=stderr),
+                           wait=wait)

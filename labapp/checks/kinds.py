@@ -17,11 +17,11 @@ from typing import Any, ClassVar
 
 import celpy
 
-from labapp.catalog.templating import render
 from labapp.checks.outcome import Outcome, Status
 from labapp.checks.paths import MISSING, lookup, parse_path
 from labapp.clusters.client import ClusterUnreachable
 from labapp.clusters.objects import KubeObject, UnknownKind, get_object, list_objects
+from labapp.lib.placeholders import render
 
 # apiVersion for the kinds labs use most; other kinds must say theirs.
 KNOWN_API_VERSIONS = {

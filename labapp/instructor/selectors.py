@@ -13,7 +13,7 @@ from django.utils import timezone
 from labapp.catalog.registry import get_lab
 from labapp.catalog.spec import LabSpec
 from labapp.learning.models import Enrolment, LabProgress, StepProgress, Workshop
-from labapp.runner.models import CommandRun
+from labapp.runs.models import CommandRun
 
 STUCK_FACTOR = 2  # time on a step above twice the cohort's median for it
 STUCK_FAILURES = 3  # or this many failed checks in a row

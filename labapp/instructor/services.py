@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import secrets
 import string
 
@@ -13,7 +12,7 @@ from django.utils import timezone
 from labapp.catalog.registry import get_lab
 from labapp.learning.models import Enrolment, LabProgress, Workshop
 from labapp.learning.services import progress_reset_sandbox, progress_reset_step
-from labapp.runner.streams import sync_client, workshop_events_key
+from labapp.live.broadcasts import broadcast_publish
 from labapp.sandboxes.models import Sandbox
 
 CODE_ALPHABET = "".join(c for c in string.ascii_uppercase + string.digits if c not in "0O1I")
@@ -41,9 +40,7 @@ def workshop_create(*, instructor, title: str, lab_ids: list[str], starts_at: dt
 def workshop_broadcast(*, workshop: Workshop, message: str) -> None:
     """Store the message (pages show it) and push it to every open learner page."""
     Workshop.objects.filter(id=workshop.id).update(broadcast=message, broadcast_at=timezone.now())
-    sync_client().xadd(workshop_events_key(workshop.id),
-                       {"kind": "broadcast", "text": json.dumps({"message": message})},
-                       maxlen=100, approximate=True)
+    broadcast_publish(workshop_id=workshop.id, kind="broadcast", payload={"message": message})
 
 
 @transaction.atomic

@@ -13,7 +13,7 @@ from labapp.catalog.registry import LabNotFound, all_labs, get_lab
 from labapp.instructor import charts, exports, services
 from labapp.instructor.selectors import dashboard, workshop_for_instructor
 from labapp.learning.models import Enrolment, LabProgress, Workshop
-from labapp.runner.models import CommandRun
+from labapp.runs.models import CommandRun
 
 
 @login_required

@@ -9,12 +9,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from labapp.catalog.registry import get_lab
-from labapp.checks.evaluate import evaluate_checks
-from labapp.checks.kinds import CheckContext
-from labapp.checks.outcome import Status
+from labapp.checks.evaluate import evaluate_step
+from labapp.checks.outcome import Outcome, Status
 from labapp.clusters.config import admin_kubeconfig
 from labapp.learning.models import Enrolment, LabProgress, StepProgress, Workshop
-from labapp.runner.models import CommandRun
+from labapp.runs.models import CommandRun
 from labapp.sandboxes.models import Sandbox
 from labapp.sandboxes.services import sandbox_create, sandbox_reset
 
@@ -77,8 +76,8 @@ def lab_start(*, user, lab_id: str, workshop: Workshop | None = None) -> LabProg
     return progress
 
 
-def progress_record_run(*, user, lab_id: str, step_id: str,
-                        outcomes: list[dict]) -> StepProgress | None:
+def progress_record_outcomes(*, user, lab_id: str, step_id: str,
+                             outcomes: list[Outcome]) -> StepProgress | None:
     """Update the step from a run's check outcomes: all pass -> passed (and the
     next step opens); any fail -> failing. Errors change nothing: they are
     not the learner's doing."""
@@ -92,16 +91,16 @@ def progress_record_run(*, user, lab_id: str, step_id: str,
         step = progress.steps.get(step_id=step_id)
         now = timezone.now()
         step.attempts += 1
-        step.last_outcomes = outcomes
-        statuses = {outcome["status"] for outcome in outcomes}
+        step.last_outcomes = [outcome.to_dict() for outcome in outcomes]
+        statuses = {outcome.status for outcome in outcomes}
         if step.started_at is None:
             step.started_at = now
-        if statuses == {Status.PASS.value}:
+        if statuses == {Status.PASS}:
             if step.state != StepProgress.State.PASSED:
                 step.state, step.passed_at = StepProgress.State.PASSED, now
             step.failed_in_a_row = 0
             _open_next_step(progress, step, now)
-        elif Status.FAIL.value in statuses and step.state != StepProgress.State.PASSED:
+        elif Status.FAIL in statuses and step.state != StepProgress.State.PASSED:
             step.state = StepProgress.State.FAILING
             step.failed_in_a_row += 1
         step.save()
@@ -172,12 +171,11 @@ def progress_recheck(*, progress: LabProgress, step_id: str) -> StepProgress:
         owner=progress.user, lab_id=progress.lab_id)
     last = (CommandRun.objects.filter(sandbox=sandbox, step_id=step_id)
             .exclude(state=CommandRun.State.REFUSED).order_by("-queued_at").first())
-    checks = [check.render(sandbox.namespaces)
-              for check in get_lab(progress.lab_id).step(step_id).checks]
-    ctx = CheckContext(admin_kubeconfig(), stdout=last.stdout if last else None,
-                       stderr=last.stderr if last else None)
-    outcomes = [outcome.to_dict() for outcome in evaluate_checks(checks, ctx, wait=False)]
-    step = progress_record_run(user=progress.user, lab_id=progress.lab_id, step_id=step_id,
-                               outcomes=outcomes)
+    outcomes = evaluate_step(get_lab(progress.lab_id).step(step_id).checks,
+                             namespaces=sandbox.namespaces, kubeconfig=admin_kubeconfig(),
+                             stdout=last.stdout if last else None,
+                             stderr=last.stderr if last else None, wait=False)
+    step = progress_record_outcomes(user=progress.user, lab_id=progress.lab_id,
+                                    step_id=step_id, outcomes=outcomes)
     assert step is not None
     return step

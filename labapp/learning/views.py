@@ -11,11 +11,13 @@ from django_htmx.http import HttpResponseStopPolling
 
 from labapp.catalog.registry import LabNotFound, all_labs, get_lab
 from labapp.learning import services
+from labapp.learning.attempts import attempt_start
 from labapp.learning.models import Enrolment, LabProgress, Workshop
 from labapp.learning.selectors import lab_progress_for, lab_view, recent_runs
-from labapp.runner import sse
-from labapp.runner.selectors import run_for_user
-from labapp.runner.sse import valid_stream_id
+from labapp.live import broadcasts
+from labapp.live.sse import valid_stream_id
+from labapp.runs.selectors import run_for_user
+from labapp.runs.services import RunNotAllowed
 from labapp.sandboxes.models import Sandbox
 
 
@@ -209,8 +211,27 @@ async def workshop_events(request: HttpRequest, code: str) -> StreamingHttpRespo
     if enrolment is None:
         raise Http404("not enrolled")
     after = valid_stream_id(request.headers.get("Last-Event-ID"))
-    response = StreamingHttpResponse(sse.workshop_events(enrolment.workshop_id, after=after),
+    response = StreamingHttpResponse(broadcasts.workshop_events(enrolment.workshop_id, after=after),
                                      content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     return response
+
+
+@login_required
+@require_POST
+def run_create(request: HttpRequest, slug: str) -> HttpResponse:
+    sandbox = get_object_or_404(Sandbox, slug=slug, owner=request.user)
+    try:
+        run = attempt_start(sandbox=sandbox, command=request.POST.get("command", ""),
+                            step_id=request.POST.get("step", ""))
+    except RunNotAllowed as exc:
+        return render(request, "runs/run_panel.html#refused",
+                      {"reason": str(exc)}, status=409)
+    except KeyError:
+        raise Http404("no such step") from None
+    if not request.htmx:
+        # Without JavaScript: back to the lab page, which shows this run.
+        return redirect(reverse("lab", args=[sandbox.lab_id]) + f"?run={run.id}#run-{run.id}")
+    status = 422 if run.state == run.State.REFUSED else 202
+    return render(request, "runs/run_panel.html#panel", {"run": run}, status=status)

@@ -16,14 +16,14 @@ from django.utils import timezone
 
 from labapp.catalog.registry import get_lab
 from labapp.catalog.setup import run_lab_setup
-from labapp.catalog.templating import render
 from labapp.catalog.workspace import render_workspace
 from labapp.clusters import isolation
 from labapp.clusters.client import ClusterUnreachable, nodes_are_simulated
 from labapp.clusters.config import admin_kubeconfig
-from labapp.runner.command import describe_failure, run_command_line
-from labapp.runner.tools import default_tools
+from labapp.clusters.tools import default_tools
+from labapp.lib.placeholders import render
 from labapp.sandboxes.models import Sandbox
+from labapp.shell.command import describe_failure, run_command_line
 
 log = logging.getLogger(__name__)
 SLUG_ALPHABET = string.ascii_lowercase + string.digits

@@ -21,8 +21,8 @@ import pytest
 from django.conf import settings
 
 from labapp.clusters.localcluster.processes import pids_mentioning
-from labapp.lib.devstack import free_port
-from labapp.lib.waiting import wait_for
+from labapp.ops.devstack import free_port
+from labapp.ops.waiting import wait_for
 
 pytestmark = pytest.mark.cluster
 

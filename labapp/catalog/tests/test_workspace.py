@@ -8,9 +8,9 @@ import yaml
 from django.conf import settings
 
 from labapp.catalog.loader import load_lab
-from labapp.catalog.templating import render
 from labapp.catalog.workspace import render_workspace
 from labapp.clusters.kubectl import kubectl_path
+from labapp.lib.placeholders import render
 
 
 def build(folder) -> list[dict]:

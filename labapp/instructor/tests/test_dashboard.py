@@ -17,15 +17,16 @@ from django.test import Client
 from django.utils import timezone
 
 from labapp.catalog.registry import all_labs
+from labapp.checks.outcome import Outcome, Status
 from labapp.instructor.selectors import dashboard
 from labapp.instructor.services import workshop_create
 from labapp.learning.models import Enrolment, LabProgress, StepProgress, Workshop
-from labapp.learning.services import lab_start, progress_record_run
+from labapp.learning.services import lab_start, progress_record_outcomes
 
 pytestmark = pytest.mark.django_db
 
-PASS = {"status": "pass", "title": "ok"}
-FAIL = {"status": "fail", "title": "label enforce", "expected": "baseline", "found": "none"}
+PASS = Outcome(Status.PASS, "ok")
+FAIL = Outcome(Status.FAIL, "label enforce", expected="baseline", found="none")
 NOW = timezone.now()
 
 
@@ -67,8 +68,8 @@ def test_three_failed_checks_in_a_row_flag_a_learner_as_stuck(workshop, django_u
     ada = enrol(workshop, django_user_model, "Ada")
     enrol(workshop, django_user_model, "Bob")
     for _ in range(3):
-        progress_record_run(user=ada.user, lab_id="pss-baseline", step_id="label-namespace",
-                            outcomes=[PASS, FAIL])
+        progress_record_outcomes(user=ada.user, lab_id="pss-baseline", step_id="label-namespace",
+                                 outcomes=[PASS, FAIL])
     board = dashboard(workshop=workshop)
     first = board.rows[0]
     assert first.enrolment.display_name == "Ada"  # stuck learners come first
@@ -101,7 +102,7 @@ def test_twice_the_cohort_median_on_a_step_is_stuck(workshop, django_user_model)
 def test_exports_have_one_row_per_learner_lab_and_step(workshop, django_user_model,
                                                        instructor):
     ada = enrol(workshop, django_user_model, "Ada")
-    progress_record_run(user=ada.user, lab_id="pss-baseline", step_id="label-namespace",
+    progress_record_outcomes(user=ada.user, lab_id="pss-baseline", step_id="label-namespace",
                         outcomes=[PASS])
     client = Client()
     client.force_login(instructor)
@@ -144,8 +145,8 @@ def test_learners_and_other_instructors_are_refused(workshop, django_user_model)
 def test_a_certificate_shows_what_was_verified(workshop, django_user_model):
     ada = enrol(workshop, django_user_model, "Ada")
     for step_id in ("label-namespace", "recycle-pods", "inspect-status", "fix-deployment"):
-        progress_record_run(user=ada.user, lab_id="pss-baseline", step_id=step_id,
-                            outcomes=[{"status": "pass", "title": f"{step_id} verified"}])
+        progress_record_outcomes(user=ada.user, lab_id="pss-baseline", step_id=step_id,
+                                 outcomes=[Outcome(Status.PASS, f"{step_id} verified")])
     ada.refresh_from_db()
     page = Client().get(f"/certificates/{ada.certificate_id}/").content.decode()
     assert "Ada completed “Pod Security Standards: the Baseline profile”" in page

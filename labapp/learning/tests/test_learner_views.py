@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from labapp.learning.models import Enrolment, LabProgress, Workshop
 from labapp.learning.services import lab_start
-from labapp.runner.models import CommandRun
+from labapp.runs.models import CommandRun
 from labapp.sandboxes.models import Sandbox
 
 pytestmark = pytest.mark.django_db

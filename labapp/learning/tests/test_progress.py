@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import pytest
 
+from labapp.checks.outcome import Outcome, Status
 from labapp.learning.models import StepProgress
 from labapp.learning.services import (
     lab_start,
-    progress_record_run,
+    progress_record_outcomes,
     progress_reveal_hint,
     progress_reveal_solution,
 )
 
 pytestmark = pytest.mark.django_db
 
-PASS = {"status": "pass", "title": "t"}
-FAIL = {"status": "fail", "title": "t", "expected": "a", "found": "b"}
-ERROR = {"status": "error", "title": "t", "detail": "API down"}
+PASS = Outcome(Status.PASS, "t")
+FAIL = Outcome(Status.FAIL, "t", expected="a", found="b")
+ERROR = Outcome(Status.ERROR, "t", detail="API down")
 
 
 @pytest.fixture
@@ -31,8 +32,8 @@ def states(record) -> list[str]:
 
 
 def record_run(record, step_id, *outcomes):
-    return progress_record_run(user=record.user, lab_id=record.lab_id, step_id=step_id,
-                               outcomes=list(outcomes))
+    return progress_record_outcomes(user=record.user, lab_id=record.lab_id, step_id=step_id,
+                                    outcomes=list(outcomes))
 
 
 def test_a_new_record_opens_the_first_step_only(record):

@@ -7,7 +7,7 @@ from django.test import Client
 from django.utils import timezone
 
 from labapp.learning.services import lab_start
-from labapp.runner.models import CommandRun
+from labapp.runs.models import CommandRun
 from labapp.sandboxes.models import Sandbox
 from labapp.sandboxes.services import sandbox_provision
 from tests.fixtures.cluster import write_unreachable_kubeconfig

@@ -159,7 +159,7 @@ def test_an_expired_sandbox_is_torn_down_and_refuses_commands(cluster_settings, 
                                                               kubectl):
     import time_machine
 
-    from labapp.runner.services import RunNotAllowed, run_start
+    from labapp.runs.services import RunNotAllowed, run_start
     from labapp.sandboxes.services import sandboxes_expire
 
     sandbox = sandbox_provision(sandbox_id=sandbox_create(

@@ -12,7 +12,7 @@ from labapp.catalog.rehearsal import format_report, rehearse_lab
 from labapp.clusters.client import ClusterUnreachable
 from labapp.clusters.config import local_cluster
 from labapp.clusters.localcluster import LocalClusterError
-from labapp.runner.tools import default_tools
+from labapp.clusters.tools import default_tools
 
 
 class Command(BaseCommand):

@@ -1,0 +1,2 @@
+"""Running labapp: health and readiness, the operator's cluster page, `runlab`, the dev
+stack, logging."""

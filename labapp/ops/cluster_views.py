@@ -1,0 +1,17 @@
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from labapp.clusters.client import ClusterUnreachable, cluster_summary
+from labapp.clusters.config import admin_kubeconfig
+
+
+def overview(request: HttpRequest) -> HttpResponse:
+    kubeconfig = admin_kubeconfig()
+    try:
+        summary, problem = cluster_summary(kubeconfig), None
+    except ClusterUnreachable as exc:
+        summary, problem = None, str(exc)
+    template = "ops/cluster_overview.html#cluster" if request.htmx else "ops/cluster_overview.html"
+    return render(request, template, {"summary": summary, "problem": problem,
+                                      "kubeconfig": kubeconfig},
+                  status=200 if summary else 503)

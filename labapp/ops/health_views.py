@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from labapp.ops.probes import readiness
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness: the process answers. Nothing else is asked, so a broken
+    dependency never gets a healthy web process restarted."""
+    return JsonResponse({"status": "ok"})
+
+
+@never_cache
+@require_GET
+def readyz(request: HttpRequest) -> JsonResponse:
+    probes = readiness()
+    ready = all(probe.ok for probe in probes)
+    return JsonResponse({"status": "ok" if ready else "unavailable",
+                         "checks": {p.name: {"ok": p.ok, "detail": p.detail} for p in probes}},
+                        status=200 if ready else 503)

@@ -1,0 +1,68 @@
+"""`manage.py runlab`: the whole lab on one machine, for `make up`.
+
+Starts what is missing (the local control plane unless LABAPP_KUBECONFIG is
+set, Redis if REDIS_URL does not answer), then a Celery worker, beat and
+uvicorn, and stops them all on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from urllib.parse import urlparse
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from labapp.clusters.config import local_cluster
+from labapp.clusters.localcluster import LocalClusterError
+from labapp.ops.devstack import RedisServer, Stack, redis_pings
+
+
+class Command(BaseCommand):
+    help = "Run the lab: control plane, Redis, worker, beat and web server."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--workers", type=int, default=2, help="worker processes")
+
+    def handle(self, *args: object, host: str, port: int, workers: int, **options: object) -> None:
+        say = self.stderr.write
+        env = {**os.environ}
+        if not settings.KUBECONFIG:
+            try:
+                cluster = local_cluster()
+                cluster.up(progress=lambda message: say(f"[localcluster] {message}"))
+            except LocalClusterError as exc:
+                raise CommandError(str(exc)) from exc
+            env["LABAPP_KUBECONFIG"] = str(cluster.kubeconfig_path)
+        logs = settings.VAR_DIR / "logs"
+        stack = Stack(env, logs)
+        redis_server = None
+        if not redis_pings(settings.REDIS_URL):
+            url = urlparse(settings.REDIS_URL)
+            if url.hostname not in ("127.0.0.1", "localhost"):
+                raise CommandError(f"Redis at {settings.REDIS_URL} does not answer")
+            say(f"[runlab] starting redis-server on port {url.port or 6379}")
+            (settings.VAR_DIR / "redis").mkdir(parents=True, exist_ok=True)
+            redis_server = RedisServer(url.port or 6379, settings.VAR_DIR / "redis")
+            redis_server.start()
+        try:
+            # Clicks never wait behind provisioning: each queue has its own workers.
+            stack.start_worker("runlab", concurrency=workers, queues="interactive")
+            stack.start_worker("provisioning", concurrency=1, queues="provisioning")
+            stack.start_beat()
+            stack.start_uvicorn(port, host)
+            say(f"[runlab] labapp is up: http://{host}:{port}/  (logs in {logs}; Ctrl-C stops)")
+            signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+            while all(process.poll() is None for process in stack.processes):
+                time.sleep(1)
+            raise CommandError(f"a process of the lab stopped; see the logs in {logs}")
+        except KeyboardInterrupt:
+            say("[runlab] stopping")
+        finally:
+            stack.stop_all()
+            if redis_server:
+                redis_server.stop()

