@@ -24,8 +24,11 @@ def percentile(values: list[float], pct: float) -> float:
 
 
 def summary(values: list[float], *, with_p99: bool = False) -> dict[str, float]:
-    result = {"p50": round(percentile(values, 50), 4), "p95": round(percentile(values, 95), 4),
-              "n": len(values)}
+    result = {
+        "p50": round(percentile(values, 50), 4),
+        "p95": round(percentile(values, 95), 4),
+        "n": len(values),
+    }
     if with_p99:
         result["p99"] = round(percentile(values, 99), 4)
     return result
@@ -41,22 +44,29 @@ class Bench:
 
 
 @contextmanager
-def bench_stack(*, workers: int = 1, concurrency: int = 2, beat: bool = False,
-                extra_env: dict[str, str] | None = None):
+def bench_stack(
+    *,
+    workers: int = 1,
+    concurrency: int = 2,
+    beat: bool = False,
+    extra_env: dict[str, str] | None = None,
+):
     home = Path(tempfile.mkdtemp(prefix="labapp-bench-"))
     from labapp.ops.devstack import RedisServer, free_port
 
     redis_server = RedisServer(free_port(), home)
     redis_server.start()
-    os.environ.update({
-        "DJANGO_SETTINGS_MODULE": "labapp.settings",
-        "LABAPP_VAR_DIR": str(home / "var"),
-        "LABAPP_SANDBOX_HOME": str(home / "sandboxes"),
-        "LABAPP_LOCALCLUSTER_HOME": str(home / "clusters"),
-        "LABAPP_LOCALCLUSTER_NAME": "bench",
-        "REDIS_URL": redis_server.url,
-        **(extra_env or {}),
-    })
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "labapp.settings",
+            "LABAPP_VAR_DIR": str(home / "var"),
+            "LABAPP_SANDBOX_HOME": str(home / "sandboxes"),
+            "LABAPP_LOCALCLUSTER_HOME": str(home / "clusters"),
+            "LABAPP_LOCALCLUSTER_NAME": "bench",
+            "REDIS_URL": redis_server.url,
+            **(extra_env or {}),
+        }
+    )
     (home / "var").mkdir()
     import django
 

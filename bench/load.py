@@ -28,8 +28,10 @@ from pathlib import Path
 
 from harness import ROOT, bench_stack, summary
 
-COMMAND = re.compile(r'name="command" value="([^"]*)"><input type="hidden" name="step" '
-                     r'value="([^"]*)"')
+COMMAND = re.compile(
+    r'name="command" value="([^"]*)"><input type="hidden" name="step" '
+    r'value="([^"]*)"'
+)
 RESULTS = ROOT / "bench" / "results"
 
 
@@ -43,16 +45,20 @@ class Tally:
     completed: list[float] = field(default_factory=list)  # monotonic time each run ended
 
 
-async def learner(number: int, base: str, tally: Tally, think: tuple[float, float],
-                  until: float) -> None:
+async def learner(
+    number: int, base: str, tally: Tally, think: tuple[float, float], until: float
+) -> None:
     import httpx
 
     async with httpx.AsyncClient(base_url=base, timeout=120, follow_redirects=True) as http:
         try:
             await http.get("/")
             started = time.monotonic()
-            await http.post("/labs/pss-baseline/begin/", data={"name": f"learner {number}"},
-                            headers={"X-CSRFToken": http.cookies["csrftoken"]})
+            await http.post(
+                "/labs/pss-baseline/begin/",
+                data={"name": f"learner {number}"},
+                headers={"X-CSRFToken": http.cookies["csrftoken"]},
+            )
             while "sandbox-ready" not in (await http.get("/labs/pss-baseline/sandbox/")).text:
                 if time.monotonic() - started > 600:
                     raise TimeoutError("sandbox not ready after 600s")
@@ -61,8 +67,9 @@ async def learner(number: int, base: str, tally: Tally, think: tuple[float, floa
             page = (await http.get("/labs/pss-baseline/")).text
             slug = re.search(r'action="/sandboxes/([a-z0-9]+)/runs/"', page).group(1)
             # `exec` needs real containers; the lab skips it on simulated nodes.
-            commands = [(html.unescape(c), s) for c, s in COMMAND.findall(page)
-                        if " exec " not in c]
+            commands = [
+                (html.unescape(c), s) for c, s in COMMAND.findall(page) if " exec " not in c
+            ]
             while True:
                 for command, step in commands:
                     await asyncio.sleep(random.uniform(*think))
@@ -75,9 +82,11 @@ async def learner(number: int, base: str, tally: Tally, think: tuple[float, floa
 
 async def one_run(http, slug: str, command: str, step: str, tally: Tally) -> None:
     clicked = time.monotonic()
-    posted = await http.post(f"/sandboxes/{slug}/runs/", data={"command": command, "step": step},
-                             headers={"X-CSRFToken": http.cookies["csrftoken"],
-                                      "HX-Request": "true"})
+    posted = await http.post(
+        f"/sandboxes/{slug}/runs/",
+        data={"command": command, "step": step},
+        headers={"X-CSRFToken": http.cookies["csrftoken"], "HX-Request": "true"},
+    )
     if posted.status_code != 202:
         tally.errors.append(f"POST {command!r}: HTTP {posted.status_code}")
         return
@@ -107,8 +116,12 @@ def check_latencies(run_ids: list[int]) -> list[float]:
     from labapp.runs.models import CommandRun
 
     latencies = []
-    for run in CommandRun.objects.filter(id__in=run_ids, step_id__gt="").exclude(
-            started_at=None).exclude(finished_at=None).exclude(duration_ms=None):
+    for run in (
+        CommandRun.objects.filter(id__in=run_ids, step_id__gt="")
+        .exclude(started_at=None)
+        .exclude(finished_at=None)
+        .exclude(duration_ms=None)
+    ):
         spent = (run.finished_at - run.started_at).total_seconds() - run.duration_ms / 1000
         latencies.append(max(spent, 0.0))
     return latencies
@@ -122,20 +135,27 @@ def bare_kubectl(runs: int = 30) -> dict:
 
     sandbox = Sandbox.objects.filter(state="ready").first()
     sandbox_materialize(sandbox=sandbox)
-    env = {"KUBECONFIG": str(sandbox.kubeconfig_path), "HOME": str(sandbox.workspace),
-           "PATH": "/nonexistent", "KUBECACHEDIR": str(sandbox.workspace / ".kube/cache")}
+    env = {
+        "KUBECONFIG": str(sandbox.kubeconfig_path),
+        "HOME": str(sandbox.workspace),
+        "PATH": "/nonexistent",
+        "KUBECACHEDIR": str(sandbox.workspace / ".kube/cache"),
+    }
     argv = [str(default_tools().kubectl), "-n", sandbox.namespaces["assets"], "get", "pods"]
     first, done = [], []
     for _ in range(runs + 1):
         started = time.monotonic()
-        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   env=env, cwd=sandbox.workspace)
+        process = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=sandbox.workspace
+        )
         process.stdout.read(1)
         first.append(time.monotonic() - started)
         process.communicate()
         done.append(time.monotonic() - started)
-    return {"first_byte_s": summary(first[1:], with_p99=True),
-            "done_s": summary(done[1:], with_p99=True)}
+    return {
+        "first_byte_s": summary(first[1:], with_p99=True),
+        "done_s": summary(done[1:], with_p99=True),
+    }
 
 
 async def inject_faults(bench, tally: Tally, start: float) -> list[dict]:
@@ -154,8 +174,13 @@ async def inject_faults(bench, tally: Tally, start: float) -> list[dict]:
                 break
             await asyncio.sleep(0.2)
         later = [t for t in tally.completed if t > at]
-        faults.append({"fault": name, "at_s": round(at - start, 1),
-                       "recovery_s": round(min(later) - at, 2) if later else None})
+        faults.append(
+            {
+                "fault": name,
+                "at_s": round(at - start, 1),
+                "recovery_s": round(min(later) - at, 2) if later else None,
+            }
+        )
 
     def kill_worker() -> None:
         worker = next(p for p in bench.stack.processes if "worker" in " ".join(p.args))
@@ -176,13 +201,15 @@ async def inject_faults(bench, tally: Tally, start: float) -> list[dict]:
     return faults
 
 
-async def drive(bench, learners: int, think: tuple[float, float], soak: float,
-                faults: bool) -> dict:
+async def drive(
+    bench, learners: int, think: tuple[float, float], soak: float, faults: bool
+) -> dict:
     tally = Tally()
     start = time.monotonic()
     until = start + soak
-    tasks = [asyncio.create_task(learner(i, bench.url, tally, think, until))
-             for i in range(learners)]
+    tasks = [
+        asyncio.create_task(learner(i, bench.url, tally, think, until)) for i in range(learners)
+    ]
     fault_task = asyncio.create_task(inject_faults(bench, tally, start)) if faults else None
     await asyncio.gather(*tasks)
     injected = await fault_task if fault_task else []
@@ -202,15 +229,22 @@ def settle(run_ids: list[int], wait: float) -> dict:
             break
         time.sleep(1)
     failed = [i for i, s in runs.items() if s == "failed"]
-    return {"posted": len(run_ids), "lost": len(set(run_ids) - set(runs)),
-            "stuck": len(unfinished), "failed_with_cause": len(failed)}
+    return {
+        "posted": len(run_ids),
+        "lost": len(set(run_ids) - set(runs)),
+        "stuck": len(unfinished),
+        "failed_with_cause": len(failed),
+    }
 
 
 def figures_for(result: dict, learners: int) -> dict:
     tally: Tally = result["tally"]
     return {
-        "learners": learners, "runs": len(tally.done), "errors": len(tally.errors),
-        "error_samples": tally.errors[:5], "wall_s": result["wall_s"],
+        "learners": learners,
+        "runs": len(tally.done),
+        "errors": len(tally.errors),
+        "error_samples": tally.errors[:5],
+        "wall_s": result["wall_s"],
         "sandbox_ready_s": summary(tally.sandbox_ready, with_p99=True),
         "click_to_first_byte_s": summary(tally.first_byte, with_p99=True),
         "click_to_done_s": summary(tally.done, with_p99=True),
@@ -225,16 +259,21 @@ def chart(levels: list[dict], path: Path) -> None:
     group = (width - left - 20) / max(len(levels), 1)
     bars = []
     for index, level in enumerate(levels):
-        for offset, (key, colour) in enumerate((("p50", "#9db4e8"), ("p95", "#2456c7"),
-                                                ("p99", "#0b2a6b"))):
+        for offset, (key, colour) in enumerate(
+            (("p50", "#9db4e8"), ("p95", "#2456c7"), ("p99", "#0b2a6b"))
+        ):
             value = level["click_to_first_byte_s"][key]
             h = (height - bottom - 10) * value / top
             x = left + index * group + 8 + offset * (group - 16) / 3
-            bars.append(f'<rect x="{x:.0f}" y="{height - bottom - h:.0f}" '
-                        f'width="{(group - 16) / 3 - 2:.0f}" height="{h:.0f}" fill="{colour}">'
-                        f'<title>{level["learners"]} learners {key}: {value:.3f}s</title></rect>')
-        bars.append(f'<text x="{left + index * group + group / 2:.0f}" y="{height - 22}" '
-                    f'font-size="11" text-anchor="middle">{level["learners"]}</text>')
+            bars.append(
+                f'<rect x="{x:.0f}" y="{height - bottom - h:.0f}" '
+                f'width="{(group - 16) / 3 - 2:.0f}" height="{h:.0f}" fill="{colour}">'
+                f"<title>{level['learners']} learners {key}: {value:.3f}s</title></rect>"
+            )
+        bars.append(
+            f'<text x="{left + index * group + group / 2:.0f}" y="{height - 22}" '
+            f'font-size="11" text-anchor="middle">{level["learners"]}</text>'
+        )
     one_second = height - bottom - (height - bottom - 10) / top
     svg = f"""<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">
 <title>Click to first byte (s): p50, p95, p99 by number of learners</title>
@@ -242,7 +281,7 @@ def chart(levels: list[dict], path: Path) -> None:
 <line x1="{left}" x2="{width - 10}" y1="{one_second:.0f}" y2="{one_second:.0f}"
   stroke="#a4161a" stroke-dasharray="4 3"/><text x="{width - 10}" y="{one_second - 4:.0f}"
   font-size="10" text-anchor="end" fill="#a4161a">1 s</text>
-{''.join(bars)}
+{"".join(bars)}
 <text x="{width / 2:.0f}" y="{height - 4}" font-size="11" text-anchor="middle">learners</text>
 </svg>"""
     path.write_text(svg)
@@ -252,11 +291,15 @@ def main() -> None:
     import logging
 
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--learners", type=int, default=0, help="one level (instead of --ramp)")
-    parser.add_argument("--ramp", default="5,10,20,40,100",
-                        help="comma-separated learner counts, run one after another")
+    parser.add_argument(
+        "--ramp",
+        default="5,10,20,40,100",
+        help="comma-separated learner counts, run one after another",
+    )
     parser.add_argument("--quick", action="store_true", help="20 learners, short think time")
     parser.add_argument("--soak", type=float, default=0, help="seconds to keep going (max 600)")
     parser.add_argument("--faults", action="store_true")
@@ -274,8 +317,9 @@ def main() -> None:
     soak = min(args.soak, 600)
     env = {"LABAPP_RUN_QUEUE_DEADLINE_SECONDS": "60", "LABAPP_RUN_DEADLINE_GRACE_SECONDS": "15"}
     levels, outcome = [], {}
-    with bench_stack(workers=args.workers, concurrency=args.concurrency, beat=True,
-                     extra_env=env) as bench:
+    with bench_stack(
+        workers=args.workers, concurrency=args.concurrency, beat=True, extra_env=env
+    ) as bench:
         for count in levels_wanted:
             result = asyncio.run(drive(bench, count, think, soak, args.faults))
             level = figures_for(result, count)
@@ -286,42 +330,62 @@ def main() -> None:
         bare = bare_kubectl()
     for level in levels:
         level["overhead_vs_bare_p50"] = round(
-            level["click_to_first_byte_s"]["p50"] / bare["first_byte_s"]["p50"], 2)
+            level["click_to_first_byte_s"]["p50"] / bare["first_byte_s"]["p50"], 2
+        )
         level["overhead_vs_bare_p95"] = round(
-            level["click_to_first_byte_s"]["p95"] / bare["first_byte_s"]["p95"], 2)
+            level["click_to_first_byte_s"]["p95"] / bare["first_byte_s"]["p95"], 2
+        )
     under = [lv["learners"] for lv in levels if lv["click_to_first_byte_s"]["p95"] <= 1.0]
-    outcome = {"machine": "2 cores, 24 GiB", "bare_kubectl": bare, "levels": levels,
-               "largest_learners_with_p95_first_byte_under_1s": max(under) if under else None,
-               "workers": args.workers, "concurrency": args.concurrency,
-               "think_s": think, "soak_s": soak, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ",
-                                                                             time.gmtime())}
+    outcome = {
+        "machine": "2 cores, 24 GiB",
+        "bare_kubectl": bare,
+        "levels": levels,
+        "largest_learners_with_p95_first_byte_under_1s": max(under) if under else None,
+        "workers": args.workers,
+        "concurrency": args.concurrency,
+        "think_s": think,
+        "soak_s": soak,
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
     RESULTS.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(outcome, indent=2))
     chart(levels, args.out.with_suffix(".svg"))
-    print(f"\nbare kubectl: first byte p50 {bare['first_byte_s']['p50'] * 1000:.0f} ms, "
-          f"p95 {bare['first_byte_s']['p95'] * 1000:.0f} ms")
+    print(
+        f"\nbare kubectl: first byte p50 {bare['first_byte_s']['p50'] * 1000:.0f} ms, "
+        f"p95 {bare['first_byte_s']['p95'] * 1000:.0f} ms"
+    )
     for level in levels:
-        print(f"{level['learners']:>4} learners: overhead vs bare (first byte) "
-              f"p50 {level['overhead_vs_bare_p50']}x, p95 {level['overhead_vs_bare_p95']}x")
-    print(f"largest tried with p95 first byte <= 1 s: "
-          f"{outcome['largest_learners_with_p95_first_byte_under_1s']}")
+        print(
+            f"{level['learners']:>4} learners: overhead vs bare (first byte) "
+            f"p50 {level['overhead_vs_bare_p50']}x, p95 {level['overhead_vs_bare_p95']}x"
+        )
+    print(
+        f"largest tried with p95 first byte <= 1 s: "
+        f"{outcome['largest_learners_with_p95_first_byte_under_1s']}"
+    )
     print(f"written: {args.out} and {args.out.with_suffix('.svg')}")
 
 
 def report(level: dict) -> None:
     def row(name: str, values: dict) -> str:
-        return (f"  {name:<24}{values['p50'] * 1000:>8.0f}{values['p95'] * 1000:>8.0f}"
-                f"{values['p99'] * 1000:>8.0f}  (n={values['n']})")
-    print(f"\n{level['learners']} learners, {level['runs']} runs in {level['wall_s']}s, "
-          f"errors: {level['errors']}")
+        return (
+            f"  {name:<24}{values['p50'] * 1000:>8.0f}{values['p95'] * 1000:>8.0f}"
+            f"{values['p99'] * 1000:>8.0f}  (n={values['n']})"
+        )
+
+    print(
+        f"\n{level['learners']} learners, {level['runs']} runs in {level['wall_s']}s, "
+        f"errors: {level['errors']}"
+    )
     print(f"  {'ms':<24}{'p50':>8}{'p95':>8}{'p99':>8}")
-    for key in ("sandbox_ready_s", "click_to_first_byte_s", "click_to_done_s",
-                "check_latency_s"):
+    for key in ("sandbox_ready_s", "click_to_first_byte_s", "click_to_done_s", "check_latency_s"):
         print(row(key.removesuffix("_s").replace("_", " "), level[key]))
     print(f"  integrity: {level['integrity']}")
     for fault in level["faults"]:
-        print(f"  fault {fault['fault']!r} at {fault['at_s']}s: next run completed "
-              f"{fault['recovery_s']}s later")
+        print(
+            f"  fault {fault['fault']!r} at {fault['at_s']}s: next run completed "
+            f"{fault['recovery_s']}s later"
+        )
 
 
 if __name__ == "__main__":

@@ -44,8 +44,10 @@ def provision_many(count: int):
     from labapp.sandboxes.services import sandbox_create
 
     started = time.monotonic()
-    sandboxes = [sandbox_create(owner=User.objects.create_user(f"learner{i}"),
-                                lab_id="pss-baseline") for i in range(count)]
+    sandboxes = [
+        sandbox_create(owner=User.objects.create_user(f"learner{i}"), lab_id="pss-baseline")
+        for i in range(count)
+    ]
     pending = {s.id for s in sandboxes}
     while pending and time.monotonic() - started < 900:
         done = Sandbox.objects.filter(id__in=pending).exclude(state=Sandbox.State.PROVISIONING)
@@ -69,8 +71,11 @@ def latency(user, sandbox, base_url: str, runs: int) -> dict:
 
     django_client = Client()
     django_client.force_login(user)
-    http = httpx.Client(base_url=base_url, timeout=60,
-                        cookies={"sessionid": django_client.cookies["sessionid"].value})
+    http = httpx.Client(
+        base_url=base_url,
+        timeout=60,
+        cookies={"sessionid": django_client.cookies["sessionid"].value},
+    )
     http.get("/")
     csrf = http.cookies["csrftoken"]
     namespace = sandbox.namespaces["assets"]
@@ -78,8 +83,11 @@ def latency(user, sandbox, base_url: str, runs: int) -> dict:
     first_byte, done_at = [], []
     for _ in range(runs + 1):  # the first is a warm-up (kubectl discovery cache)
         t0 = time.monotonic()
-        posted = http.post(f"/sandboxes/{sandbox.slug}/runs/", data={"command": command},
-                           headers={"X-CSRFToken": csrf, "HX-Request": "true"})
+        posted = http.post(
+            f"/sandboxes/{sandbox.slug}/runs/",
+            data={"command": command},
+            headers={"X-CSRFToken": csrf, "HX-Request": "true"},
+        )
         run_id = re.search(r'id="run-(\d+)"', posted.text).group(1)
         first = None
         with http.stream("GET", f"/runs/{run_id}/stream/?format=json") as response:
@@ -91,28 +99,41 @@ def latency(user, sandbox, base_url: str, runs: int) -> dict:
         first_byte.append(first if first is not None else float("nan"))
         done_at.append(time.monotonic() - t0)
     sandbox_materialize(sandbox=sandbox)
-    bare_first, bare_done = bare_kubectl(default_tools().kubectl, sandbox.kubeconfig_path,
-                                         sandbox.workspace, namespace, runs + 1)
-    path = {"click_to_first_byte_s": summary(first_byte[1:]),
-            "click_to_done_s": summary(done_at[1:])}
+    bare_first, bare_done = bare_kubectl(
+        default_tools().kubectl, sandbox.kubeconfig_path, sandbox.workspace, namespace, runs + 1
+    )
+    path = {
+        "click_to_first_byte_s": summary(first_byte[1:]),
+        "click_to_done_s": summary(done_at[1:]),
+    }
     bare = {"first_byte_s": summary(bare_first[1:]), "done_s": summary(bare_done[1:])}
     return {
-        "path": path, "bare_kubectl": bare,
-        "ratio_first_byte_p50": round(path["click_to_first_byte_s"]["p50"]
-                                      / bare["first_byte_s"]["p50"], 2),
+        "path": path,
+        "bare_kubectl": bare,
+        "ratio_first_byte_p50": round(
+            path["click_to_first_byte_s"]["p50"] / bare["first_byte_s"]["p50"], 2
+        ),
         "ratio_done_p50": round(path["click_to_done_s"]["p50"] / bare["done_s"]["p50"], 2),
     }
 
 
 def bare_kubectl(kubectl: Path, kubeconfig: Path, workdir: Path, namespace: str, runs: int):
-    env = {"KUBECONFIG": str(kubeconfig), "HOME": str(workdir), "PATH": "/nonexistent",
-           "KUBECACHEDIR": str(workdir / ".kube" / "cache")}
+    env = {
+        "KUBECONFIG": str(kubeconfig),
+        "HOME": str(workdir),
+        "PATH": "/nonexistent",
+        "KUBECACHEDIR": str(workdir / ".kube" / "cache"),
+    }
     first, done = [], []
     for _ in range(runs):
         t0 = time.monotonic()
-        process = subprocess.Popen([str(kubectl), "-n", namespace, "get", "pods"],
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                                   cwd=workdir)
+        process = subprocess.Popen(
+            [str(kubectl), "-n", namespace, "get", "pods"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=workdir,
+        )
         process.stdout.read(1)
         first.append(time.monotonic() - t0)
         process.communicate()
@@ -122,21 +143,29 @@ def bare_kubectl(kubectl: Path, kubeconfig: Path, workdir: Path, namespace: str,
 
 def report(figures: dict) -> None:
     prov = figures["provisioning_s"]
-    print(f"\nsandbox provisioning, {figures['learners']} learners at once, "
-          f"{figures['workers']} worker processes:")
-    print(f"  click to ready   p50 {prov['p50']:.2f}s   p95 {prov['p95']:.2f}s   "
-          f"(all ready after {prov['wall_s']:.1f}s; failed: {prov['failed']})")
+    print(
+        f"\nsandbox provisioning, {figures['learners']} learners at once, "
+        f"{figures['workers']} worker processes:"
+    )
+    print(
+        f"  click to ready   p50 {prov['p50']:.2f}s   p95 {prov['p95']:.2f}s   "
+        f"(all ready after {prov['wall_s']:.1f}s; failed: {prov['failed']})"
+    )
     path, bare = figures["path"], figures["bare_kubectl"]
     print(f"\n`kubectl get pods`, {figures['runs']} runs each (after one warm-up):")
     print(f"  {'':<28}{'p50':>9}{'p95':>9}")
-    rows = [("whole path: first byte", path["click_to_first_byte_s"]),
-            ("whole path: done", path["click_to_done_s"]),
-            ("bare kubectl: first byte", bare["first_byte_s"]),
-            ("bare kubectl: done", bare["done_s"])]
+    rows = [
+        ("whole path: first byte", path["click_to_first_byte_s"]),
+        ("whole path: done", path["click_to_done_s"]),
+        ("bare kubectl: first byte", bare["first_byte_s"]),
+        ("bare kubectl: done", bare["done_s"]),
+    ]
     for name, values in rows:
         print(f"  {name:<28}{values['p50'] * 1000:>7.0f}ms{values['p95'] * 1000:>7.0f}ms")
-    print(f"  overhead ratio (p50): first byte {figures['ratio_first_byte_p50']}x, "
-          f"done {figures['ratio_done_p50']}x")
+    print(
+        f"  overhead ratio (p50): first byte {figures['ratio_first_byte_p50']}x, "
+        f"done {figures['ratio_done_p50']}x"
+    )
 
 
 if __name__ == "__main__":

@@ -16,8 +16,9 @@ DEBUG = env_bool("DJANGO_DEBUG", True)
 _DEV_SECRET = "dev-only-insecure-key-change-me"
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", _DEV_SECRET)
 if not DEBUG and SECRET_KEY == _DEV_SECRET:
-    raise ImproperlyConfigured("DJANGO_SECRET_KEY (or DJANGO_SECRET_KEY_FILE) must be set "
-                               "when DJANGO_DEBUG is false")
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY (or DJANGO_SECRET_KEY_FILE) must be set when DJANGO_DEBUG is false"
+    )
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 
 INSTALLED_APPS = [
@@ -71,7 +72,8 @@ TEMPLATES = [
 
 # SQLite by default; DATABASE_URL=postgres://... for PostgreSQL.
 DATABASES = {
-    "default": env_database("DATABASE_URL") or {
+    "default": env_database("DATABASE_URL")
+    or {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": env_str("LABAPP_SQLITE_PATH", str(VAR_DIR / "labapp.sqlite3")),
         # The web process and the workers share the file: WAL lets readers and
@@ -122,8 +124,10 @@ CELERY_TASK_ROUTES = {
 # Every periodic job, in one place.
 CELERY_BEAT_SCHEDULE = {
     "reap-stuck-runs": {"task": "labapp.runs.tasks.reap_runs", "schedule": 10.0},
-    "redo-stalled-sandboxes": {"task": "labapp.sandboxes.tasks.redo_stalled_sandboxes",
-                               "schedule": 15.0},
+    "redo-stalled-sandboxes": {
+        "task": "labapp.sandboxes.tasks.redo_stalled_sandboxes",
+        "schedule": 15.0,
+    },
     "expire-sandboxes": {"task": "labapp.sandboxes.tasks.expire_sandboxes", "schedule": 60.0},
 }
 

@@ -22,15 +22,21 @@ def compose(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
         argv = [str(PLUGIN), *args]  # the plugin also runs on its own
     else:
         pytest.fail("docker compose is missing; `make setup` builds it (scripts/ensure-compose.sh)")
-    return subprocess.run(argv, cwd=settings.BASE_DIR, capture_output=True, text=True,
-                          env={"PATH": "/usr/bin:/bin", "HOME": str(Path.home()), **env},
-                          timeout=60)
+    return subprocess.run(
+        argv,
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(Path.home()), **env},
+        timeout=60,
+    )
 
 
 def test_docker_compose_config_accepts_the_file_with_the_example_settings():
     example = (settings.BASE_DIR / ".env.example").read_text()
-    env = dict(line.split("=", 1) for line in example.splitlines()
-               if line and not line.startswith("#"))
+    env = dict(
+        line.split("=", 1) for line in example.splitlines() if line and not line.startswith("#")
+    )
     result = compose("config", "--format", "json", env=env)
     assert result.returncode == 0, result.stderr
     config = json.loads(result.stdout)

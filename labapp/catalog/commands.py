@@ -28,8 +28,12 @@ def kubectl_paths(pipeline: Pipeline) -> list[tuple[str, str]]:
     for stage in pipeline.stages:
         if stage.program != "kubectl":
             continue
-        words = ["".join(p for p in word if isinstance(p, str)) if all(
-            isinstance(p, str) for p in word) else None for word in stage.words]
+        words = [
+            "".join(p for p in word if isinstance(p, str))
+            if all(isinstance(p, str) for p in word)
+            else None
+            for word in stage.words
+        ]
         for index, word in enumerate(words):
             if word is None:
                 continue
@@ -53,8 +57,10 @@ def _path_problem(flag: str, value: str, workspace: dict[str, Path]) -> str | No
     if _PATH_FLAGS[flag] == "kustomize":
         if not source.is_dir():
             return f"{flag} {value}: kustomize folder {source} does not exist"
-        if not any((source / name).is_file() for name in
-                   ("kustomization.yaml", "kustomization.yml", "Kustomization")):
+        if not any(
+            (source / name).is_file()
+            for name in ("kustomization.yaml", "kustomization.yml", "Kustomization")
+        ):
             return f"{flag} {value}: {source} has no kustomization.yaml"
     elif not source.exists():
         return f"{flag} {value}: {source} does not exist"

@@ -20,8 +20,18 @@ LAB_FILE = "lab.yaml"
 ID_PATTERN = re.compile(r"^[a-z0-9]([-a-z0-9]{0,48}[a-z0-9])?$")
 NAMESPACE_PATTERN = re.compile(r"^[a-z0-9]([-a-z0-9]{0,40}[a-z0-9])?$")
 KNOWN_NEEDS = {"privileged-pods"}
-LAB_KEYS = {"id", "title", "summary", "estimated_minutes", "namespaces", "workspace", "setup",
-            "setup_checks", "steps", "needs"}
+LAB_KEYS = {
+    "id",
+    "title",
+    "summary",
+    "estimated_minutes",
+    "namespaces",
+    "workspace",
+    "setup",
+    "setup_checks",
+    "steps",
+    "needs",
+}
 STEP_KEYS = {"id", "title", "text", "commands", "checks", "hints", "solution"}
 
 
@@ -66,8 +76,13 @@ def validate_labs(root: Path) -> tuple[list[LabSpec], list[LabProblem]]:
         problems += found
         if spec:
             if spec.id in seen:
-                problems.append(LabProblem(lab_dir / LAB_FILE, None,
-                                           f"lab id {spec.id!r} is also used by {seen[spec.id]}"))
+                problems.append(
+                    LabProblem(
+                        lab_dir / LAB_FILE,
+                        None,
+                        f"lab id {spec.id!r} is also used by {seen[spec.id]}",
+                    )
+                )
             seen[spec.id] = lab_dir
             labs.append(spec)
     return labs, sorted(problems)
@@ -129,21 +144,29 @@ class _Reader:
     def _lab(self, raw: LineDict) -> LabSpec:
         lab_id = self._string(raw, "id")
         if lab_id and not ID_PATTERN.match(lab_id):
-            self.problem(raw.line_of("id"), f"lab id {lab_id!r} must be lower-case letters, "
-                                            "digits and dashes")
+            self.problem(
+                raw.line_of("id"),
+                f"lab id {lab_id!r} must be lower-case letters, digits and dashes",
+            )
         if lab_id and lab_id != self.dir.name:
-            self.problem(raw.line_of("id"), f"lab id {lab_id!r} differs from its folder "
-                                            f"name {self.dir.name!r}")
+            self.problem(
+                raw.line_of("id"),
+                f"lab id {lab_id!r} differs from its folder name {self.dir.name!r}",
+            )
         minutes = raw.get("estimated_minutes")
         if isinstance(minutes, bool) or not isinstance(minutes, int) or minutes <= 0:
-            self.problem(raw.line_of("estimated_minutes"),
-                         "`estimated_minutes` must be a positive whole number")
+            self.problem(
+                raw.line_of("estimated_minutes"),
+                "`estimated_minutes` must be a positive whole number",
+            )
             minutes = 0
         namespaces = self._list(raw, "namespaces")
         for index, name in enumerate(namespaces):
             if not isinstance(name, str) or not NAMESPACE_PATTERN.match(name):
-                self.problem(namespaces.line_of(index), f"namespace {name!r} is not a valid name "
-                                                        "(lower-case, at most 42 characters)")
+                self.problem(
+                    namespaces.line_of(index),
+                    f"namespace {name!r} is not a valid name (lower-case, at most 42 characters)",
+                )
             elif name in self.namespaces:
                 self.problem(namespaces.line_of(index), f"namespace {name!r} is listed twice")
             else:
@@ -154,15 +177,24 @@ class _Reader:
         needs = self._list(raw, "needs")
         for index, need in enumerate(needs):
             if need not in KNOWN_NEEDS:
-                self.problem(needs.line_of(index), f"unknown need {need!r}; known: "
-                                                   f"{', '.join(sorted(KNOWN_NEEDS))}")
+                self.problem(
+                    needs.line_of(index),
+                    f"unknown need {need!r}; known: {', '.join(sorted(KNOWN_NEEDS))}",
+                )
         setup = self._commands(raw, "setup")
         setup_checks = self._checks(raw, "setup_checks", required=False)
         steps = self._steps(raw)
         return LabSpec(
-            id=lab_id, title=self._string(raw, "title"), summary=self._string(raw, "summary"),
-            estimated_minutes=minutes, namespaces=tuple(namespaces), workspace=self.workspace,
-            setup=setup, setup_checks=setup_checks, steps=steps, source_dir=self.dir,
+            id=lab_id,
+            title=self._string(raw, "title"),
+            summary=self._string(raw, "summary"),
+            estimated_minutes=minutes,
+            namespaces=tuple(namespaces),
+            workspace=self.workspace,
+            setup=setup,
+            setup_checks=setup_checks,
+            steps=steps,
+            source_dir=self.dir,
             needs=tuple(needs),
         )
 
@@ -170,8 +202,9 @@ class _Reader:
         value = raw.get("workspace") or {}
         if not isinstance(value, LineDict):
             if value:
-                self.problem(raw.line_of("workspace"), "`workspace` must map folder names "
-                                                       "to source folders")
+                self.problem(
+                    raw.line_of("workspace"), "`workspace` must map folder names to source folders"
+                )
             return
         for name, source in value.items():
             line = value.line_of(name)
@@ -214,8 +247,9 @@ class _Reader:
         for reason in command_problems(rendered, self.workspace):
             self.problem(line, reason)
 
-    def _placeholders(self, text: str, line: int, path: Path | None = None,
-                      multiline: bool = False) -> None:
+    def _placeholders(
+        self, text: str, line: int, path: Path | None = None, multiline: bool = False
+    ) -> None:
         for found in placeholder_problems(text, self.namespaces):
             at = line + line_at(text, found.offset) - 1 if multiline else line
             self.problem(at, found.reason, path)
@@ -223,8 +257,10 @@ class _Reader:
     def _checks(self, raw: LineDict, key: str, *, required: bool) -> tuple[Check, ...]:
         items = self._list(raw, key)
         if required and not items:
-            self.problem(raw.line_of(key) if key in raw else raw.line,
-                         f"step {raw.get('id')!r} has no checks; every step needs at least one")
+            self.problem(
+                raw.line_of(key) if key in raw else raw.line,
+                f"step {raw.get('id')!r} has no checks; every step needs at least one",
+            )
         checks = []
         for index, item in enumerate(items):
             line = items.line_of(index)
@@ -254,12 +290,16 @@ class _Reader:
                 self.problem(item.line_of(key), f"unknown step key {key!r}")
             step_id = self._string(item, "id")
             if step_id in ids:
-                self.problem(item.line_of("id"), f"duplicate step id {step_id!r} "
-                                                 f"(first used on line {ids[step_id]})")
+                self.problem(
+                    item.line_of("id"),
+                    f"duplicate step id {step_id!r} (first used on line {ids[step_id]})",
+                )
             elif step_id:
                 if not ID_PATTERN.match(step_id):
-                    self.problem(item.line_of("id"), f"step id {step_id!r} must be lower-case "
-                                                     "letters, digits and dashes")
+                    self.problem(
+                        item.line_of("id"),
+                        f"step id {step_id!r} must be lower-case letters, digits and dashes",
+                    )
                 ids[step_id] = item.line_of("id")
             hints = self._list(item, "hints")
             for hint_index, hint in enumerate(hints):
@@ -269,12 +309,17 @@ class _Reader:
                     self._placeholders(hint, hints.line_of(hint_index))
             solution = self._string(item, "solution", required=False)
             self._placeholders(solution, item.line_of("solution"))
-            steps.append(StepSpec(
-                id=step_id, title=self._string(item, "title"), text=self._text(item),
-                commands=self._commands(item, "commands"),
-                checks=self._checks(item, "checks", required=True),
-                hints=tuple(h for h in hints if isinstance(h, str)), solution=solution,
-            ))
+            steps.append(
+                StepSpec(
+                    id=step_id,
+                    title=self._string(item, "title"),
+                    text=self._text(item),
+                    commands=self._commands(item, "commands"),
+                    checks=self._checks(item, "checks", required=True),
+                    hints=tuple(h for h in hints if isinstance(h, str)),
+                    solution=solution,
+                )
+            )
         return tuple(steps)
 
     def _text(self, step: LineDict) -> str:
@@ -284,10 +329,10 @@ class _Reader:
             return value
         path = (self.dir / value).resolve()
         if not path.is_file() or not path.is_relative_to(self.dir):
-            self.problem(step.line_of("text"), f"step text file {value} does not exist "
-                                               "in the lab folder")
+            self.problem(
+                step.line_of("text"), f"step text file {value} does not exist in the lab folder"
+            )
             return ""
         text = path.read_text()
         self._placeholders(text, 1, path, multiline=True)
         return text
-

@@ -91,8 +91,9 @@ def rehearsal_sandbox(lab: LabSpec, admin_kubeconfig: Path) -> Iterator[Rehearsa
         workspace = render_workspace(lab, namespaces, Path(home) / "workspace")
         learner_kubeconfig = Path(home) / "kubeconfig"
         try:
-            credentials = isolation.provision(admin_kubeconfig, sandbox_id=sandbox_id,
-                                              namespaces=namespaces, token_seconds=3600)
+            credentials = isolation.provision(
+                admin_kubeconfig, sandbox_id=sandbox_id, namespaces=namespaces, token_seconds=3600
+            )
             learner_kubeconfig.write_text(credentials.kubeconfig)
             learner_kubeconfig.chmod(0o600)
             yield RehearsalSandbox(namespaces, workspace, admin_kubeconfig, learner_kubeconfig)
@@ -103,26 +104,33 @@ def rehearsal_sandbox(lab: LabSpec, admin_kubeconfig: Path) -> Iterator[Rehearsa
 Say = Callable[[str], None]
 
 
-def rehearse_lab(lab: LabSpec, *, kubeconfig: Path, tools: ToolPaths,
-                 say: Say = print) -> LabReport:
+def rehearse_lab(
+    lab: LabSpec, *, kubeconfig: Path, tools: ToolPaths, say: Say = print
+) -> LabReport:
     simulated = nodes_are_simulated(kubeconfig)
     with rehearsal_sandbox(lab, kubeconfig) as sandbox:
         report = LabReport(lab.id, sandbox.namespaces)
         run = _runner(sandbox, tools)
         report.setup_problems = run_lab_setup(
-            lab, namespaces=sandbox.namespaces, workspace=sandbox.workspace,
-            admin_kubeconfig=sandbox.admin_kubeconfig, tools=tools)
+            lab,
+            namespaces=sandbox.namespaces,
+            workspace=sandbox.workspace,
+            admin_kubeconfig=sandbox.admin_kubeconfig,
+            tools=tools,
+        )
         if report.setup_problems:
             return report
         for step in lab.steps:
             started = time.monotonic()
             step_report = StepReport(step.id, step.title)
-            before = evaluate_step(step.checks, namespaces=sandbox.namespaces,
-                                   kubeconfig=kubeconfig, wait=False)
+            before = evaluate_step(
+                step.checks, namespaces=sandbox.namespaces, kubeconfig=kubeconfig, wait=False
+            )
             step_report.rows = [CheckRow(o.title, o) for o in before]
             if all(o.passed for o in before):
-                step_report.problems.append("every check passes before the step is done, "
-                                            "so the checks prove nothing")
+                step_report.problems.append(
+                    "every check passes before the step is done, so the checks prove nothing"
+                )
             last: RunResult | None = None
             for command in step.commands:
                 if command.real_nodes_only and simulated:
@@ -130,11 +138,16 @@ def rehearse_lab(lab: LabSpec, *, kubeconfig: Path, tools: ToolPaths,
                     continue
                 last = run(command)
                 if last.exit_code != 0:
-                    step_report.problems.append(f"command `{command.run}` failed: "
-                                                f"{describe_failure(last)}")
-            after = evaluate_step(step.checks, namespaces=sandbox.namespaces,
-                                  kubeconfig=kubeconfig, stdout=last.stdout if last else None,
-                                  stderr=last.stderr if last else None)
+                    step_report.problems.append(
+                        f"command `{command.run}` failed: {describe_failure(last)}"
+                    )
+            after = evaluate_step(
+                step.checks,
+                namespaces=sandbox.namespaces,
+                kubeconfig=kubeconfig,
+                stdout=last.stdout if last else None,
+                stderr=last.stderr if last else None,
+            )
             for row, outcome in zip(step_report.rows, after, strict=True):
                 row.after = outcome
             step_report.seconds = time.monotonic() - started
@@ -144,30 +157,40 @@ def rehearse_lab(lab: LabSpec, *, kubeconfig: Path, tools: ToolPaths,
 
 def _runner(sandbox: RehearsalSandbox, tools: ToolPaths) -> Callable[[CommandSpec], RunResult]:
     """Runs step commands as the learner, with the learner's own token."""
+
     def run(command: CommandSpec) -> RunResult:
-        return run_command_line(render(command.run, sandbox.namespaces), tools=tools,
-                                kubeconfig=sandbox.learner_kubeconfig,
-                                workdir=sandbox.workspace, timeout=120)
+        return run_command_line(
+            render(command.run, sandbox.namespaces),
+            tools=tools,
+            kubeconfig=sandbox.learner_kubeconfig,
+            workdir=sandbox.workspace,
+            timeout=120,
+        )
+
     return run
 
 
 def format_report(report: LabReport) -> str:
     titles = [row.title for step in report.steps for row in step.rows]
     width = min(max(map(len, titles), default=20), 110)
-    lines = [f"== {report.lab_id}  (namespaces: "
-             + ", ".join(f"{k}->{v}" for k, v in report.namespaces.items()) + ")"]
+    lines = [
+        f"== {report.lab_id}  (namespaces: "
+        + ", ".join(f"{k}->{v}" for k, v in report.namespaces.items())
+        + ")"
+    ]
     lines += [f"   SETUP PROBLEM: {p}" for p in report.setup_problems]
     for index, step in enumerate(report.steps, 1):
         mark = "ok" if step.ok else "VIOLATION"
-        lines.append(f"-- step {index}/{len(report.steps)} {step.step_id}: {step.title} "
-                     f"[{mark}, {step.seconds:.1f}s]")
+        lines.append(
+            f"-- step {index}/{len(report.steps)} {step.step_id}: {step.title} "
+            f"[{mark}, {step.seconds:.1f}s]"
+        )
         lines.append(f"   {'CHECK':<{width}} {'BEFORE':<7}{'AFTER':<7}{'TIME':>7}")
         for row in step.rows:
             title = row.title if len(row.title) <= width else row.title[: width - 1] + "…"
             after = row.after.status.value if row.after else "-"
             seconds = f"{row.after.seconds:.2f}s" if row.after else ""
-            lines.append(f"   {title:<{width}} {row.before.status.value:<7}{after:<7}"
-                         f"{seconds:>7}")
+            lines.append(f"   {title:<{width}} {row.before.status.value:<7}{after:<7}{seconds:>7}")
             if row.violation:
                 lines.append(f"     ! {row.violation}")
         lines += [f"     ! {p}" for p in step.problems]

@@ -12,19 +12,31 @@ from labapp.shell.command import describe_failure, run_command_line
 from labapp.shell.execute import ToolPaths
 
 
-def run_lab_setup(lab: LabSpec, *, namespaces: Mapping[str, str], workspace: Path,
-                  admin_kubeconfig: Path, tools: ToolPaths) -> list[str]:
+def run_lab_setup(
+    lab: LabSpec,
+    *,
+    namespaces: Mapping[str, str],
+    workspace: Path,
+    admin_kubeconfig: Path,
+    tools: ToolPaths,
+) -> list[str]:
     """Run the setup commands, then require the setup checks to pass. Returns problems."""
     problems = []
     for command in lab.setup:
-        result = run_command_line(render(command.run, namespaces), tools=tools,
-                                  kubeconfig=admin_kubeconfig, workdir=workspace, timeout=120)
+        result = run_command_line(
+            render(command.run, namespaces),
+            tools=tools,
+            kubeconfig=admin_kubeconfig,
+            workdir=workspace,
+            timeout=120,
+        )
         if result.exit_code != 0:
             problems.append(f"setup command `{command.run}` failed: {describe_failure(result)}")
     if problems:
         return problems
-    for outcome in evaluate_step(lab.setup_checks, namespaces=namespaces,
-                                 kubeconfig=admin_kubeconfig):
+    for outcome in evaluate_step(
+        lab.setup_checks, namespaces=namespaces, kubeconfig=admin_kubeconfig
+    ):
         if not outcome.passed:
             problems.append(f"setup check did not pass: {outcome.message()}")
     return problems

@@ -12,8 +12,13 @@ from labapp.checks.outcome import Outcome, Status
 POLL_INTERVAL = 0.5
 
 
-def evaluate_checks(checks: Sequence[Check], ctx: CheckContext, *, wait: bool = True,
-                    clock: Callable[[], float] = time.monotonic) -> list[Outcome]:
+def evaluate_checks(
+    checks: Sequence[Check],
+    ctx: CheckContext,
+    *,
+    wait: bool = True,
+    clock: Callable[[], float] = time.monotonic,
+) -> list[Outcome]:
     """One Outcome per check, in order.
 
     With `wait`, a failing check with a `wait` budget is retried until it
@@ -24,8 +29,11 @@ def evaluate_checks(checks: Sequence[Check], ctx: CheckContext, *, wait: bool = 
     started = clock()
     outcomes = [_timed(check, ctx, clock) for check in checks]
     while wait:
-        pending = [i for i, (check, outcome) in enumerate(zip(checks, outcomes, strict=True))
-                   if outcome.status is Status.FAIL and clock() - started < check.wait]
+        pending = [
+            i
+            for i, (check, outcome) in enumerate(zip(checks, outcomes, strict=True))
+            if outcome.status is Status.FAIL and clock() - started < check.wait
+        ]
         if not pending:
             break
         time.sleep(POLL_INTERVAL)
@@ -34,20 +42,34 @@ def evaluate_checks(checks: Sequence[Check], ctx: CheckContext, *, wait: bool = 
     return outcomes
 
 
-def _timed(check: Check, ctx: CheckContext, clock: Callable[[], float],
-           since: float | None = None) -> Outcome:
+def _timed(
+    check: Check, ctx: CheckContext, clock: Callable[[], float], since: float | None = None
+) -> Outcome:
     begun = clock()
     outcome = check.evaluate(ctx)
     elapsed = clock() - (since if since is not None else begun)
-    return Outcome(outcome.status, outcome.title, outcome.expected, outcome.found,
-                   outcome.detail, round(elapsed, 3))
+    return Outcome(
+        outcome.status,
+        outcome.title,
+        outcome.expected,
+        outcome.found,
+        outcome.detail,
+        round(elapsed, 3),
+    )
 
 
-def evaluate_step(checks: Sequence[Check], *, namespaces: Mapping[str, str],
-                  kubeconfig: Path, stdout: str | None = None, stderr: str | None = None,
-                  wait: bool = True) -> list[Outcome]:
+def evaluate_step(
+    checks: Sequence[Check],
+    *,
+    namespaces: Mapping[str, str],
+    kubeconfig: Path,
+    stdout: str | None = None,
+    stderr: str | None = None,
+    wait: bool = True,
+) -> list[Outcome]:
     """A step's (or a setup's) checks, rendered for one sandbox and judged with
     admin credentials: the one evaluation that runs, setup and rehearsal share."""
     rendered = [check.render(namespaces) for check in checks]
-    return evaluate_checks(rendered, CheckContext(kubeconfig, stdout=stdout, stderr=stderr),
-                           wait=wait)
+    return evaluate_checks(
+        rendered, CheckContext(kubeconfig, stdout=stdout, stderr=stderr), wait=wait
+    )

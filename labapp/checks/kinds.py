@@ -25,11 +25,23 @@ from labapp.lib.placeholders import render
 
 # apiVersion for the kinds labs use most; other kinds must say theirs.
 KNOWN_API_VERSIONS = {
-    "Namespace": "v1", "Pod": "v1", "Service": "v1", "ConfigMap": "v1", "Secret": "v1",
-    "ServiceAccount": "v1", "Event": "v1", "ResourceQuota": "v1", "LimitRange": "v1",
-    "Deployment": "apps/v1", "ReplicaSet": "apps/v1", "StatefulSet": "apps/v1",
-    "DaemonSet": "apps/v1", "Job": "batch/v1", "CronJob": "batch/v1",
-    "Role": "rbac.authorization.k8s.io/v1", "RoleBinding": "rbac.authorization.k8s.io/v1",
+    "Namespace": "v1",
+    "Pod": "v1",
+    "Service": "v1",
+    "ConfigMap": "v1",
+    "Secret": "v1",
+    "ServiceAccount": "v1",
+    "Event": "v1",
+    "ResourceQuota": "v1",
+    "LimitRange": "v1",
+    "Deployment": "apps/v1",
+    "ReplicaSet": "apps/v1",
+    "StatefulSet": "apps/v1",
+    "DaemonSet": "apps/v1",
+    "Job": "batch/v1",
+    "CronJob": "batch/v1",
+    "Role": "rbac.authorization.k8s.io/v1",
+    "RoleBinding": "rbac.authorization.k8s.io/v1",
 }
 MAX_WAIT = 60.0
 
@@ -74,17 +86,26 @@ class ObjectRef:
             raise CheckSpecError("object", f"`object.apiVersion` is required for kind {kind}")
         if bool(raw.get("name")) == bool(raw.get("selector")):
             raise CheckSpecError("object", "`object` needs exactly one of name or selector")
-        return cls(kind=kind, api_version=str(api_version), name=raw.get("name"),
-                   namespace=raw.get("namespace"), selector=raw.get("selector"))
+        return cls(
+            kind=kind,
+            api_version=str(api_version),
+            name=raw.get("name"),
+            namespace=raw.get("namespace"),
+            selector=raw.get("selector"),
+        )
 
     def templated(self) -> list[str]:
         return [v for v in (self.name, self.namespace, self.selector) if v]
 
     def render(self, namespaces: Mapping[str, str]) -> ObjectRef:
-        return dataclasses.replace(self, **{
-            key: render(value, namespaces) for key in ("name", "namespace", "selector")
-            if (value := getattr(self, key))
-        })
+        return dataclasses.replace(
+            self,
+            **{
+                key: render(value, namespaces)
+                for key in ("name", "namespace", "selector")
+                if (value := getattr(self, key))
+            },
+        )
 
     def describe(self) -> str:
         where = f" in namespace {self.namespace}" if self.namespace else ""
@@ -94,11 +115,21 @@ class ObjectRef:
 
     def fetch(self, ctx: CheckContext) -> list[KubeObject]:
         if self.name:
-            found = get_object(ctx.kubeconfig, api_version=self.api_version, kind=self.kind,
-                               name=self.name, namespace=self.namespace)
+            found = get_object(
+                ctx.kubeconfig,
+                api_version=self.api_version,
+                kind=self.kind,
+                name=self.name,
+                namespace=self.namespace,
+            )
             return [found] if found else []
-        return list_objects(ctx.kubeconfig, api_version=self.api_version, kind=self.kind,
-                            namespace=self.namespace, label_selector=self.selector)
+        return list_objects(
+            ctx.kubeconfig,
+            api_version=self.api_version,
+            kind=self.kind,
+            namespace=self.namespace,
+            label_selector=self.selector,
+        )
 
 
 @dataclass(frozen=True)
@@ -183,8 +214,9 @@ class Absent(_ObjectCheck):
     def judge(self, objects: list[KubeObject]) -> Outcome:
         if not objects:
             return self._pass()
-        return self._fail(f"no {self.object.describe()}",
-                          ", ".join(f"{o.kind} {o.name}" for o in objects))
+        return self._fail(
+            f"no {self.object.describe()}", ", ".join(f"{o.kind} {o.name}" for o in objects)
+        )
 
 
 @dataclass(frozen=True)
@@ -270,8 +302,9 @@ class Condition(_ObjectCheck):
     def render(self, namespaces: Mapping[str, str]) -> Check:
         rendered = super().render(namespaces)
         if self.message_contains:
-            rendered = dataclasses.replace(rendered, message_contains=render(self.message_contains,
-                                                                             namespaces))
+            rendered = dataclasses.replace(
+                rendered, message_contains=render(self.message_contains, namespaces)
+            )
         return rendered
 
     def _wanted(self) -> str:
@@ -294,8 +327,11 @@ class Condition(_ObjectCheck):
             match = next((c for c in conditions if c.get("type") == self.type), None)
             if match is None:
                 present = ", ".join(f"{c.get('type')}={c.get('status')}" for c in conditions)
-                return self._fail(expected, f"no {self.type} condition on {obj.kind} {obj.name}"
-                                            f" (it has: {present or 'no conditions'})")
+                return self._fail(
+                    expected,
+                    f"no {self.type} condition on {obj.kind} {obj.name}"
+                    f" (it has: {present or 'no conditions'})",
+                )
             problems = []
             if str(match.get("status")) != self.status:
                 problems.append(f"status {match.get('status')}")
@@ -321,8 +357,10 @@ class PodCount(Check):
 
     def render(self, namespaces: Mapping[str, str]) -> Check:
         return dataclasses.replace(
-            self, namespace=render(self.namespace, namespaces),
-            selector=render(self.selector, namespaces) if self.selector else None)
+            self,
+            namespace=render(self.namespace, namespaces),
+            selector=render(self.selector, namespaces) if self.selector else None,
+        )
 
     def _what(self) -> str:
         matching = f" matching {self.selector}" if self.selector else ""
@@ -333,18 +371,30 @@ class PodCount(Check):
 
     def evaluate(self, ctx: CheckContext) -> Outcome:
         try:
-            pods = list_objects(ctx.kubeconfig, api_version="v1", kind="Pod",
-                                namespace=self.namespace, label_selector=self.selector)
+            pods = list_objects(
+                ctx.kubeconfig,
+                api_version="v1",
+                kind="Pod",
+                namespace=self.namespace,
+                label_selector=self.selector,
+            )
         except (ClusterUnreachable, UnknownKind) as exc:
             return self._error(str(exc))
         # Terminating pods still report their old phase; they are on their way out.
-        live = [p for p in pods if not p.body["metadata"].get("deletion_timestamp")
-                and not p.body["metadata"].get("deletionTimestamp")]
+        live = [
+            p
+            for p in pods
+            if not p.body["metadata"].get("deletion_timestamp")
+            and not p.body["metadata"].get("deletionTimestamp")
+        ]
         in_phase = [p.name for p in live if p.body.get("status", {}).get("phase") == self.phase]
         if len(in_phase) == self.count:
             return self._pass(f"{len(in_phase)} {self.phase}")
-        others = [f"{p.name} ({p.body.get('status', {}).get('phase')})" for p in live
-                  if p.name not in in_phase]
+        others = [
+            f"{p.name} ({p.body.get('status', {}).get('phase')})"
+            for p in live
+            if p.name not in in_phase
+        ]
         found = f"{len(in_phase)} {self.phase}" + (f": {', '.join(in_phase)}" if in_phase else "")
         if others:
             found += f"; other pods: {', '.join(others)}"
@@ -378,8 +428,10 @@ class Cel(_ObjectCheck):
             try:
                 result = self.program.evaluate({"object": celpy.json_to_cel(obj.body)})
             except celpy.CELEvalError as exc:
-                return self._error(f"the CEL expression failed on {obj.kind} {obj.name}: "
-                                   f"{exc.args[0] if exc.args else exc}")
+                return self._error(
+                    f"the CEL expression failed on {obj.kind} {obj.name}: "
+                    f"{exc.args[0] if exc.args else exc}"
+                )
             if not isinstance(result, celpy.celtypes.BoolType):
                 return self._error(f"the CEL expression returned {result!r}, not a boolean")
             if not result:
@@ -415,8 +467,11 @@ class OutputMatches(Check):
     def evaluate(self, ctx: CheckContext) -> Outcome:
         if ctx.stdout is None and ctx.stderr is None:
             return self._fail(self.describe(), "no command has run in this step yet")
-        text = {"stdout": ctx.stdout or "", "stderr": ctx.stderr or "",
-                "any": f"{ctx.stdout or ''}\n{ctx.stderr or ''}"}[self.stream]
+        text = {
+            "stdout": ctx.stdout or "",
+            "stderr": ctx.stderr or "",
+            "any": f"{ctx.stdout or ''}\n{ctx.stderr or ''}",
+        }[self.stream]
         found = re.search(self.pattern, text, re.MULTILINE)
         if bool(found) != self.negate:
             return self._pass(found.group(0) if found else "")
@@ -428,8 +483,18 @@ class OutputMatches(Check):
 
 
 CHECK_KINDS: dict[str, type[Check]] = {
-    cls.kind: cls for cls in (Exists, Absent, Label, Annotation, FieldValue, Condition,
-                              PodCount, Cel, OutputMatches)
+    cls.kind: cls
+    for cls in (
+        Exists,
+        Absent,
+        Label,
+        Annotation,
+        FieldValue,
+        Condition,
+        PodCount,
+        Cel,
+        OutputMatches,
+    )
 }
 
 
@@ -439,19 +504,22 @@ def parse_check(raw: Any) -> Check:
         raise CheckSpecError(None, "a check must be a mapping with a `kind`")
     kind = raw.get("kind")
     if kind not in CHECK_KINDS:
-        raise CheckSpecError("kind", f"unknown check kind {kind!r}; known kinds: "
-                                     f"{', '.join(sorted(CHECK_KINDS))}")
+        raise CheckSpecError(
+            "kind", f"unknown check kind {kind!r}; known kinds: {', '.join(sorted(CHECK_KINDS))}"
+        )
     cls = CHECK_KINDS[kind]
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init and f.name != "program"}
     unknown = set(raw) - set(fields) - {"kind"}
     if unknown:
-        raise CheckSpecError(sorted(unknown)[0], f"{kind} check has unknown keys: "
-                                                 f"{', '.join(sorted(unknown))}")
+        raise CheckSpecError(
+            sorted(unknown)[0], f"{kind} check has unknown keys: {', '.join(sorted(unknown))}"
+        )
     values: dict[str, Any] = {}
     for name, spec in fields.items():
         if name not in raw:
-            no_default = (spec.default is dataclasses.MISSING
-                          and spec.default_factory is dataclasses.MISSING)
+            no_default = (
+                spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING
+            )
             if no_default:
                 raise CheckSpecError(None, f"{kind} check needs `{name}`")
             continue

@@ -33,21 +33,76 @@ LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 # What a learner may do inside their own namespaces.
 LEARNER_RULES = [
-    {"apiGroups": [""], "resources": ["pods", "pods/log", "services", "configmaps", "secrets",
-                                      "serviceaccounts", "endpoints", "persistentvolumeclaims",
-                                      "events"],
-     "verbs": ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"]},
-    {"apiGroups": [""], "resources": ["pods/exec", "pods/attach", "pods/portforward"],
-     "verbs": ["get", "create"]},
-    {"apiGroups": ["apps"], "resources": ["deployments", "deployments/scale", "replicasets",
-                                          "statefulsets", "daemonsets"],
-     "verbs": ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"]},
-    {"apiGroups": ["batch"], "resources": ["jobs", "cronjobs"],
-     "verbs": ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"]},
+    {
+        "apiGroups": [""],
+        "resources": [
+            "pods",
+            "pods/log",
+            "services",
+            "configmaps",
+            "secrets",
+            "serviceaccounts",
+            "endpoints",
+            "persistentvolumeclaims",
+            "events",
+        ],
+        "verbs": [
+            "get",
+            "list",
+            "watch",
+            "create",
+            "update",
+            "patch",
+            "delete",
+            "deletecollection",
+        ],
+    },
+    {
+        "apiGroups": [""],
+        "resources": ["pods/exec", "pods/attach", "pods/portforward"],
+        "verbs": ["get", "create"],
+    },
+    {
+        "apiGroups": ["apps"],
+        "resources": [
+            "deployments",
+            "deployments/scale",
+            "replicasets",
+            "statefulsets",
+            "daemonsets",
+        ],
+        "verbs": [
+            "get",
+            "list",
+            "watch",
+            "create",
+            "update",
+            "patch",
+            "delete",
+            "deletecollection",
+        ],
+    },
+    {
+        "apiGroups": ["batch"],
+        "resources": ["jobs", "cronjobs"],
+        "verbs": [
+            "get",
+            "list",
+            "watch",
+            "create",
+            "update",
+            "patch",
+            "delete",
+            "deletecollection",
+        ],
+    },
     {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["get", "list", "watch"]},
     # Quotas are read-only: a learner must not raise their own.
-    {"apiGroups": [""], "resources": ["resourcequotas", "limitranges"],
-     "verbs": ["get", "list", "watch"]},
+    {
+        "apiGroups": [""],
+        "resources": ["resourcequotas", "limitranges"],
+        "verbs": ["get", "list", "watch"],
+    },
 ]
 
 
@@ -77,43 +132,81 @@ def ensure_cluster_guard(admin_kubeconfig: Path) -> None:
     """Objects shared by every sandbox: the learners' namespace and the policy."""
     keep_labels = _all_except("Labels", f"k.startsWith('{PSA_PREFIX}')")
     keep_annotations = _all_except("Annotations", f"k == '{LAST_APPLIED}'")
-    apply_objects(admin_kubeconfig, [
-        {"apiVersion": "v1", "kind": "Namespace",
-         "metadata": {"name": LEARNERS_NAMESPACE,
-                      "labels": {"app.kubernetes.io/managed-by": "labapp"}}},
-        {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
-         "metadata": {"name": GUARD_POLICY},
-         "spec": {
-             "failurePolicy": "Fail",
-             "matchConstraints": {"resourceRules": [{
-                 "apiGroups": [""], "apiVersions": ["v1"], "operations": ["UPDATE"],
-                 "resources": ["namespaces"]}]},
-             "matchConditions": [{"name": "is-learner",
-                                  "expression": f"'{LEARNERS_GROUP}' in request.userInfo.groups"}],
-             "variables": [
-                 {"name": "newLabels", "expression": _meta_map("object", "labels")},
-                 {"name": "oldLabels", "expression": _meta_map("oldObject", "labels")},
-                 {"name": "newAnnotations", "expression": _meta_map("object", "annotations")},
-                 {"name": "oldAnnotations", "expression": _meta_map("oldObject", "annotations")},
-             ],
-             "validations": [
-                 {"expression": keep_labels,
-                  "message": f"learners may change only {PSA_PREFIX}* labels on their namespace",
-                  "reason": "Forbidden"},
-                 {"expression": keep_annotations,
-                  "message": "learners may not change annotations on their namespace "
-                             f"(only {LAST_APPLIED})",
-                  "reason": "Forbidden"},
-                 {"expression": "object.spec == oldObject.spec",
-                  "message": "learners may not change their namespace's spec",
-                  "reason": "Forbidden"},
-             ],
-         }},
-        {"apiVersion": "admissionregistration.k8s.io/v1",
-         "kind": "ValidatingAdmissionPolicyBinding",
-         "metadata": {"name": GUARD_POLICY},
-         "spec": {"policyName": GUARD_POLICY, "validationActions": ["Deny"]}},
-    ])
+    apply_objects(
+        admin_kubeconfig,
+        [
+            {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {
+                    "name": LEARNERS_NAMESPACE,
+                    "labels": {"app.kubernetes.io/managed-by": "labapp"},
+                },
+            },
+            {
+                "apiVersion": "admissionregistration.k8s.io/v1",
+                "kind": "ValidatingAdmissionPolicy",
+                "metadata": {"name": GUARD_POLICY},
+                "spec": {
+                    "failurePolicy": "Fail",
+                    "matchConstraints": {
+                        "resourceRules": [
+                            {
+                                "apiGroups": [""],
+                                "apiVersions": ["v1"],
+                                "operations": ["UPDATE"],
+                                "resources": ["namespaces"],
+                            }
+                        ]
+                    },
+                    "matchConditions": [
+                        {
+                            "name": "is-learner",
+                            "expression": f"'{LEARNERS_GROUP}' in request.userInfo.groups",
+                        }
+                    ],
+                    "variables": [
+                        {"name": "newLabels", "expression": _meta_map("object", "labels")},
+                        {"name": "oldLabels", "expression": _meta_map("oldObject", "labels")},
+                        {
+                            "name": "newAnnotations",
+                            "expression": _meta_map("object", "annotations"),
+                        },
+                        {
+                            "name": "oldAnnotations",
+                            "expression": _meta_map("oldObject", "annotations"),
+                        },
+                    ],
+                    "validations": [
+                        {
+                            "expression": keep_labels,
+                            "message": (
+                                f"learners may change only {PSA_PREFIX}* labels on their namespace"
+                            ),
+                            "reason": "Forbidden",
+                        },
+                        {
+                            "expression": keep_annotations,
+                            "message": "learners may not change annotations on their namespace "
+                            f"(only {LAST_APPLIED})",
+                            "reason": "Forbidden",
+                        },
+                        {
+                            "expression": "object.spec == oldObject.spec",
+                            "message": "learners may not change their namespace's spec",
+                            "reason": "Forbidden",
+                        },
+                    ],
+                },
+            },
+            {
+                "apiVersion": "admissionregistration.k8s.io/v1",
+                "kind": "ValidatingAdmissionPolicyBinding",
+                "metadata": {"name": GUARD_POLICY},
+                "spec": {"policyName": GUARD_POLICY, "validationActions": ["Deny"]},
+            },
+        ],
+    )
 
 
 def _meta_map(obj: str, field: str) -> str:
@@ -123,8 +216,10 @@ def _meta_map(obj: str, field: str) -> str:
 def _all_except(kind: str, allowed: str) -> str:
     new, old = f"variables.new{kind}", f"variables.old{kind}"
     # Every key outside the allowed set is unchanged: none added, changed or removed.
-    return (f"{new}.all(k, {allowed} || (k in {old} && {old}[k] == {new}[k])) && "
-            f"{old}.all(k, {allowed} || k in {new})")
+    return (
+        f"{new}.all(k, {allowed} || (k in {old} && {old}[k] == {new}[k])) && "
+        f"{old}.all(k, {allowed} || k in {new})"
+    )
 
 
 def sandbox_objects(sandbox_id: str, namespaces: dict[str, str], quota: Quota) -> list[dict]:
@@ -132,50 +227,103 @@ def sandbox_objects(sandbox_id: str, namespaces: dict[str, str], quota: Quota) -
     labels = {SANDBOX_LABEL: sandbox_id, "app.kubernetes.io/managed-by": "labapp"}
     subject = [{"kind": "ServiceAccount", "name": account, "namespace": LEARNERS_NAMESPACE}]
     objects: list[dict] = [
-        {"apiVersion": "v1", "kind": "ServiceAccount",
-         "metadata": {"name": account, "namespace": LEARNERS_NAMESPACE, "labels": labels}},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-         "metadata": {"name": f"labapp-sandbox-{sandbox_id}", "labels": labels},
-         "rules": [{"apiGroups": [""], "resources": ["namespaces"],
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": account, "namespace": LEARNERS_NAMESPACE, "labels": labels},
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": f"labapp-sandbox-{sandbox_id}", "labels": labels},
+            "rules": [
+                {
+                    "apiGroups": [""],
+                    "resources": ["namespaces"],
                     "resourceNames": sorted(namespaces.values()),
-                    "verbs": ["get", "patch", "update"]}]},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-         "metadata": {"name": f"labapp-sandbox-{sandbox_id}", "labels": labels},
-         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                     "name": f"labapp-sandbox-{sandbox_id}"},
-         "subjects": subject},
+                    "verbs": ["get", "patch", "update"],
+                }
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": f"labapp-sandbox-{sandbox_id}", "labels": labels},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": f"labapp-sandbox-{sandbox_id}",
+            },
+            "subjects": subject,
+        },
     ]
     for logical, physical in namespaces.items():
         objects += [
-            {"apiVersion": "v1", "kind": "Namespace",
-             "metadata": {"name": physical, "labels": {**labels, LOGICAL_LABEL: logical}}},
-            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-             "metadata": {"name": "labapp-learner", "namespace": physical, "labels": labels},
-             "rules": LEARNER_RULES},
-            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-             "metadata": {"name": "labapp-learner", "namespace": physical, "labels": labels},
-             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
-                         "name": "labapp-learner"},
-             "subjects": subject},
-            {"apiVersion": "v1", "kind": "ResourceQuota",
-             "metadata": {"name": "labapp-sandbox", "namespace": physical, "labels": labels},
-             "spec": {"hard": {
-                 "pods": str(quota.pods), "requests.cpu": quota.requests_cpu,
-                 "requests.memory": quota.requests_memory,
-                 "limits.memory": quota.limits_memory, "services": str(quota.services),
-                 "configmaps": str(quota.configmaps), "secrets": str(quota.secrets)}}},
-            {"apiVersion": "v1", "kind": "LimitRange",
-             "metadata": {"name": "labapp-sandbox", "namespace": physical, "labels": labels},
-             "spec": {"limits": [{"type": "Container",
-                                  "defaultRequest": {"cpu": "50m", "memory": "64Mi"},
-                                  "default": {"cpu": "500m", "memory": "256Mi"},
-                                  "max": {"cpu": "1", "memory": "1Gi"}}]}},
+            {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": physical, "labels": {**labels, LOGICAL_LABEL: logical}},
+            },
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "Role",
+                "metadata": {"name": "labapp-learner", "namespace": physical, "labels": labels},
+                "rules": LEARNER_RULES,
+            },
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": "labapp-learner", "namespace": physical, "labels": labels},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "Role",
+                    "name": "labapp-learner",
+                },
+                "subjects": subject,
+            },
+            {
+                "apiVersion": "v1",
+                "kind": "ResourceQuota",
+                "metadata": {"name": "labapp-sandbox", "namespace": physical, "labels": labels},
+                "spec": {
+                    "hard": {
+                        "pods": str(quota.pods),
+                        "requests.cpu": quota.requests_cpu,
+                        "requests.memory": quota.requests_memory,
+                        "limits.memory": quota.limits_memory,
+                        "services": str(quota.services),
+                        "configmaps": str(quota.configmaps),
+                        "secrets": str(quota.secrets),
+                    }
+                },
+            },
+            {
+                "apiVersion": "v1",
+                "kind": "LimitRange",
+                "metadata": {"name": "labapp-sandbox", "namespace": physical, "labels": labels},
+                "spec": {
+                    "limits": [
+                        {
+                            "type": "Container",
+                            "defaultRequest": {"cpu": "50m", "memory": "64Mi"},
+                            "default": {"cpu": "500m", "memory": "256Mi"},
+                            "max": {"cpu": "1", "memory": "1Gi"},
+                        }
+                    ]
+                },
+            },
         ]
     return objects
 
 
-def provision(admin_kubeconfig: Path, *, sandbox_id: str, namespaces: dict[str, str],
-              quota: Quota | None = None, token_seconds: int = 4 * 3600) -> LearnerCredentials:
+def provision(
+    admin_kubeconfig: Path,
+    *,
+    sandbox_id: str,
+    namespaces: dict[str, str],
+    quota: Quota | None = None,
+    token_seconds: int = 4 * 3600,
+) -> LearnerCredentials:
     """Create (or complete) a sandbox's objects and issue a token. Idempotent."""
     ensure_cluster_guard(admin_kubeconfig)
     apply_objects(admin_kubeconfig, sandbox_objects(sandbox_id, namespaces, quota or Quota()))
@@ -186,10 +334,12 @@ def issue_token(admin_kubeconfig: Path, *, sandbox_id: str, seconds: int) -> Lea
     api = api_client(admin_kubeconfig)
     account = account_name(sandbox_id)
     request = k8s.AuthenticationV1TokenRequest(
-        spec=k8s.V1TokenRequestSpec(audiences=[], expiration_seconds=seconds))
+        spec=k8s.V1TokenRequestSpec(audiences=[], expiration_seconds=seconds)
+    )
     try:
         issued = k8s.CoreV1Api(api).create_namespaced_service_account_token(
-            account, LEARNERS_NAMESPACE, request, _request_timeout=10)
+            account, LEARNERS_NAMESPACE, request, _request_timeout=10
+        )
     except (ApiException, HTTPError, OSError) as exc:
         raise ClusterUnreachable(f"token for {account}: {describe_api_error(exc)}") from exc
     return LearnerCredentials(
@@ -207,12 +357,17 @@ def _kubeconfig(configuration: k8s.Configuration, token: str, sandbox_id: str) -
     if not configuration.verify_ssl:
         cluster["insecure-skip-tls-verify"] = True
     name = f"sandbox-{sandbox_id}"
-    return yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": name,
-        "clusters": [{"name": name, "cluster": cluster}],
-        "users": [{"name": name, "user": {"token": token}}],
-        "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
-    }, sort_keys=False)
+    return yaml.safe_dump(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "current-context": name,
+            "clusters": [{"name": name, "cluster": cluster}],
+            "users": [{"name": name, "user": {"token": token}}],
+            "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
+        },
+        sort_keys=False,
+    )
 
 
 def teardown(admin_kubeconfig: Path, *, sandbox_id: str, namespaces: dict[str, str]) -> None:
@@ -222,11 +377,21 @@ def teardown(admin_kubeconfig: Path, *, sandbox_id: str, namespaces: dict[str, s
     # Bindings first: RBAC denies at once, while the API server may accept an
     # already-validated token for a few more seconds after its account is gone.
     for physical in namespaces.values():
-        delete_object(admin_kubeconfig, api_version=rbac, kind="RoleBinding",
-                      name="labapp-learner", namespace=physical)
+        delete_object(
+            admin_kubeconfig,
+            api_version=rbac,
+            kind="RoleBinding",
+            name="labapp-learner",
+            namespace=physical,
+        )
     delete_object(admin_kubeconfig, api_version=rbac, kind="ClusterRoleBinding", name=name)
     delete_object(admin_kubeconfig, api_version=rbac, kind="ClusterRole", name=name)
-    delete_object(admin_kubeconfig, api_version="v1", kind="ServiceAccount",
-                  name=account_name(sandbox_id), namespace=LEARNERS_NAMESPACE)
+    delete_object(
+        admin_kubeconfig,
+        api_version="v1",
+        kind="ServiceAccount",
+        name=account_name(sandbox_id),
+        namespace=LEARNERS_NAMESPACE,
+    )
     for physical in namespaces.values():
         delete_object(admin_kubeconfig, api_version="v1", kind="Namespace", name=physical)

@@ -56,12 +56,16 @@ def _resource(kubeconfig: Path | str, api_version: str, kind: str):
         raise ClusterUnreachable(describe_api_error(exc)) from exc
 
 
-def get_object(kubeconfig: Path | str, *, api_version: str, kind: str, name: str,
-               namespace: str | None) -> KubeObject | None:
+def get_object(
+    kubeconfig: Path | str, *, api_version: str, kind: str, name: str, namespace: str | None
+) -> KubeObject | None:
     resource = _resource(kubeconfig, api_version, kind)
     try:
-        found = resource.get(name=name, namespace=namespace if resource.namespaced else None,
-                             _request_timeout=REQUEST_TIMEOUT)
+        found = resource.get(
+            name=name,
+            namespace=namespace if resource.namespaced else None,
+            _request_timeout=REQUEST_TIMEOUT,
+        )
     except ApiException as exc:
         if exc.status == 404:
             return None
@@ -71,13 +75,21 @@ def get_object(kubeconfig: Path | str, *, api_version: str, kind: str, name: str
     return _wrap(found.to_dict(), kind)
 
 
-def list_objects(kubeconfig: Path | str, *, api_version: str, kind: str, namespace: str | None,
-                 label_selector: str | None) -> list[KubeObject]:
+def list_objects(
+    kubeconfig: Path | str,
+    *,
+    api_version: str,
+    kind: str,
+    namespace: str | None,
+    label_selector: str | None,
+) -> list[KubeObject]:
     resource = _resource(kubeconfig, api_version, kind)
     try:
-        found = resource.get(namespace=namespace if resource.namespaced else None,
-                             label_selector=label_selector or None,
-                             _request_timeout=REQUEST_TIMEOUT)
+        found = resource.get(
+            namespace=namespace if resource.namespaced else None,
+            label_selector=label_selector or None,
+            _request_timeout=REQUEST_TIMEOUT,
+        )
     except ApiException as exc:
         if exc.status == 404:  # the namespace itself is gone
             return []
@@ -85,14 +97,16 @@ def list_objects(kubeconfig: Path | str, *, api_version: str, kind: str, namespa
     except (HTTPError, OSError) as exc:
         raise ClusterUnreachable(describe_api_error(exc)) from exc
     # Items of a list response carry no kind of their own.
-    return sorted((_wrap(item, kind) for item in found.to_dict().get("items", [])),
-                  key=lambda obj: obj.name)
+    return sorted(
+        (_wrap(item, kind) for item in found.to_dict().get("items", [])), key=lambda obj: obj.name
+    )
 
 
 def _wrap(body: dict[str, Any], kind: str) -> KubeObject:
     meta = body.get("metadata", {})
-    return KubeObject(kind=kind, name=meta.get("name", ""),
-                      namespace=meta.get("namespace"), body=body)
+    return KubeObject(
+        kind=kind, name=meta.get("name", ""), namespace=meta.get("namespace"), body=body
+    )
 
 
 FIELD_MANAGER = "labapp"
@@ -105,24 +119,36 @@ def apply_objects(kubeconfig: Path | str, objects: list[dict[str, Any]]) -> None
         resource = _resource(kubeconfig, body["apiVersion"], body["kind"])
         meta = body["metadata"]
         try:
-            client.server_side_apply(resource, body=body, name=meta["name"],
-                                     namespace=meta.get("namespace"), force_conflicts=True,
-                                     field_manager=FIELD_MANAGER,
-                                     _request_timeout=REQUEST_TIMEOUT * 2)
+            client.server_side_apply(
+                resource,
+                body=body,
+                name=meta["name"],
+                namespace=meta.get("namespace"),
+                force_conflicts=True,
+                field_manager=FIELD_MANAGER,
+                _request_timeout=REQUEST_TIMEOUT * 2,
+            )
         except ApiException as exc:
-            raise ClusterUnreachable(f"applying {body['kind']} {meta['name']}: "
-                                     f"{describe_api_error(exc)}: {_api_message(exc)}") from exc
+            raise ClusterUnreachable(
+                f"applying {body['kind']} {meta['name']}: "
+                f"{describe_api_error(exc)}: {_api_message(exc)}"
+            ) from exc
         except (HTTPError, OSError) as exc:
             raise ClusterUnreachable(describe_api_error(exc)) from exc
 
 
-def delete_object(kubeconfig: Path | str, *, api_version: str, kind: str, name: str,
-                  namespace: str | None = None) -> None:
+def delete_object(
+    kubeconfig: Path | str, *, api_version: str, kind: str, name: str, namespace: str | None = None
+) -> None:
     """Delete if present; absent is fine (teardown must be repeatable)."""
     resource = _resource(kubeconfig, api_version, kind)
     try:
-        resource.delete(name=name, namespace=namespace, _request_timeout=REQUEST_TIMEOUT,
-                        body={"propagationPolicy": "Background"})
+        resource.delete(
+            name=name,
+            namespace=namespace,
+            _request_timeout=REQUEST_TIMEOUT,
+            body={"propagationPolicy": "Background"},
+        )
     except ApiException as exc:
         if exc.status != 404:
             raise ClusterUnreachable(describe_api_error(exc)) from exc

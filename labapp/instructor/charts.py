@@ -51,10 +51,16 @@ class Chart:
 
 def funnel(steps: list[StepStats], learners: int) -> Chart:
     scale = BAR_WIDTH / max(learners, 1)
-    bars = [Bar(label=_label(i, s.title), y=GAP + (i - 1) * (BAR_HEIGHT + GAP),
-                width=round(s.passed * scale), full_width=round(s.reached * scale),
-                value_text=f"{s.passed} passed / {s.reached} reached")
-            for i, s in enumerate(steps, 1)]
+    bars = [
+        Bar(
+            label=_label(i, s.title),
+            y=GAP + (i - 1) * (BAR_HEIGHT + GAP),
+            width=round(s.passed * scale),
+            full_width=round(s.reached * scale),
+            value_text=f"{s.passed} passed / {s.reached} reached",
+        )
+        for i, s in enumerate(steps, 1)
+    ]
     return Chart("Step funnel", bars)
 
 
@@ -63,9 +69,14 @@ def median_times(steps: list[StepStats]) -> Chart:
     bars = []
     for i, s in enumerate(steps, 1):
         seconds = s.median.total_seconds() if s.median else 0
-        bars.append(Bar(label=_label(i, s.title), y=GAP + (i - 1) * (BAR_HEIGHT + GAP),
-                        width=round(BAR_WIDTH * seconds / longest),
-                        value_text=f"{seconds / 60:.1f} min" if s.median else "no one yet"))
+        bars.append(
+            Bar(
+                label=_label(i, s.title),
+                y=GAP + (i - 1) * (BAR_HEIGHT + GAP),
+                width=round(BAR_WIDTH * seconds / longest),
+                value_text=f"{seconds / 60:.1f} min" if s.median else "no one yet",
+            )
+        )
     return Chart("Median time to pass", bars)
 
 

@@ -87,30 +87,37 @@ class Dashboard:
         return [row for row in self.rows if row.stuck_reason]
 
 
-def dashboard(*, workshop: Workshop, lab_id: str | None = None,
-              now: dt.datetime | None = None) -> Dashboard:
+def dashboard(
+    *, workshop: Workshop, lab_id: str | None = None, now: dt.datetime | None = None
+) -> Dashboard:
     now = now or timezone.now()
     lab = get_lab(lab_id or workshop.lab_ids[0])
     if lab.id not in workshop.lab_ids:
         raise Http404("this workshop has no such lab")
-    last_command = (CommandRun.objects.filter(sandbox__owner=OuterRef("user"),
-                                              sandbox__lab_id=lab.id)
-                    .order_by("-queued_at").values("command")[:1])
+    last_command = (
+        CommandRun.objects.filter(sandbox__owner=OuterRef("user"), sandbox__lab_id=lab.id)
+        .order_by("-queued_at")
+        .values("command")[:1]
+    )
     progress = LabProgress.objects.filter(lab_id=lab.id).prefetch_related(
-        Prefetch("steps", queryset=StepProgress.objects.order_by("position")))
+        Prefetch("steps", queryset=StepProgress.objects.order_by("position"))
+    )
     enrolments = list(
         workshop.enrolments.select_related("user")
         .annotate(last_command=Subquery(last_command))
-        .prefetch_related(Prefetch("user__lab_progress", queryset=progress,
-                                   to_attr="records"))
-        .order_by("display_name"))
+        .prefetch_related(Prefetch("user__lab_progress", queryset=progress, to_attr="records"))
+        .order_by("display_name")
+    )
     order = [step.id for step in lab.steps]
     rows = []
     for enrolment in enrolments:
         record = enrolment.user.records[0] if enrolment.user.records else None
         by_id = {cell.step_id: cell for cell in record.steps.all()} if record else {}
-        rows.append(LearnerRow(enrolment, record, [by_id.get(s) for s in order],
-                               enrolment.last_command, now))
+        rows.append(
+            LearnerRow(
+                enrolment, record, [by_id.get(s) for s in order], enrolment.last_command, now
+            )
+        )
     stats = _step_stats(lab, rows)
     medians = {s.step_id: s.median for s in stats}
     for row in rows:
@@ -126,8 +133,11 @@ def _step_stats(lab: LabSpec, rows: list[LearnerRow]) -> list[StepStats]:
         reached = [c for c in cells if c.state != StepProgress.State.NOT_STARTED]
         passed = [c for c in cells if c.state == StepProgress.State.PASSED]
         durations = [c.duration for c in passed if c.duration is not None]
-        median = (dt.timedelta(seconds=statistics.median(d.total_seconds() for d in durations))
-                  if durations else None)
+        median = (
+            dt.timedelta(seconds=statistics.median(d.total_seconds() for d in durations))
+            if durations
+            else None
+        )
         stats.append(StepStats(step.id, step.title, len(reached), len(passed), median))
     return stats
 
@@ -144,8 +154,10 @@ def stuck_reason(row: LearnerRow, medians: dict[str, dt.timedelta | None]) -> st
         return f"{current.failed_in_a_row} failed checks in a row on step {step}{what}"
     median, spent = medians.get(current.step_id), row.time_on_step
     if median and spent and spent > STUCK_FACTOR * median:
-        return (f"{_minutes(spent)} on step {current.position + 1}, over twice the cohort's "
-                f"median of {_minutes(median)}")
+        return (
+            f"{_minutes(spent)} on step {current.position + 1}, over twice the cohort's "
+            f"median of {_minutes(median)}"
+        )
     return ""
 
 

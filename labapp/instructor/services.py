@@ -19,9 +19,16 @@ CODE_ALPHABET = "".join(c for c in string.ascii_uppercase + string.digits if c n
 
 
 @transaction.atomic
-def workshop_create(*, instructor, title: str, lab_ids: list[str], starts_at: dt.datetime,
-                    ends_at: dt.datetime, capacity: int = 100,
-                    sandbox_lifetime_minutes: int = 240) -> Workshop:
+def workshop_create(
+    *,
+    instructor,
+    title: str,
+    lab_ids: list[str],
+    starts_at: dt.datetime,
+    ends_at: dt.datetime,
+    capacity: int = 100,
+    sandbox_lifetime_minutes: int = 240,
+) -> Workshop:
     for lab_id in lab_ids:
         get_lab(lab_id)  # LabNotFound names an unknown lab
     if ends_at <= starts_at:
@@ -30,9 +37,15 @@ def workshop_create(*, instructor, title: str, lab_ids: list[str], starts_at: dt
         code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(6))
         if not Workshop.objects.filter(join_code=code).exists():
             break
-    workshop = Workshop.objects.create(title=title, join_code=code, lab_ids=lab_ids,
-                                       starts_at=starts_at, ends_at=ends_at, capacity=capacity,
-                                       sandbox_lifetime_minutes=sandbox_lifetime_minutes)
+    workshop = Workshop.objects.create(
+        title=title,
+        join_code=code,
+        lab_ids=lab_ids,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        capacity=capacity,
+        sandbox_lifetime_minutes=sandbox_lifetime_minutes,
+    )
     workshop.instructors.add(instructor)
     return workshop
 
@@ -52,8 +65,9 @@ def workshop_extend(*, workshop: Workshop, minutes: int) -> Workshop:
     workshop.sandbox_lifetime_minutes += minutes
     workshop.save(update_fields=["ends_at", "sandbox_lifetime_minutes"])
     users = workshop.enrolments.values("user")
-    for sandbox in Sandbox.objects.filter(owner__in=users, lab_id__in=workshop.lab_ids,
-                                          expires_at__isnull=False).exclude(state="deleted"):
+    for sandbox in Sandbox.objects.filter(
+        owner__in=users, lab_id__in=workshop.lab_ids, expires_at__isnull=False
+    ).exclude(state="deleted"):
         sandbox.expires_at += delta
         sandbox.save(update_fields=["expires_at"])
     return workshop

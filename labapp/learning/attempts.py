@@ -49,12 +49,17 @@ def attempt_execute(*, run_id: int, worker: str = "") -> CommandRun | None:
         return run_finish(claimed=claimed, error=f"the sandbox cluster is unreachable: {exc}")
     except Exception as exc:
         log.exception("run %s failed inside the worker", run.id)
-        return run_finish(claimed=claimed,
-                          error=f"the run could not complete ({type(exc).__name__}: {exc})")
+        return run_finish(
+            claimed=claimed, error=f"the run could not complete ({type(exc).__name__}: {exc})"
+        )
     # Progress first: the `done` event tells the page to refresh it.
     if run.step_id and outcomes:
-        progress_record_outcomes(user=run.sandbox.owner, lab_id=run.sandbox.lab_id,
-                                 step_id=run.step_id, outcomes=outcomes)
+        progress_record_outcomes(
+            user=run.sandbox.owner,
+            lab_id=run.sandbox.lab_id,
+            step_id=run.step_id,
+            outcomes=outcomes,
+        )
     return run_finish(claimed=claimed, result=result, outcomes=outcomes)
 
 
@@ -62,6 +67,10 @@ def _evaluate(run: CommandRun, result: RunResult) -> list[Outcome]:
     if not run.step_id:
         return []
     step = get_lab(run.sandbox.lab_id).step(run.step_id)
-    return evaluate_step(step.checks, namespaces=run.sandbox.namespaces,
-                         kubeconfig=admin_kubeconfig(), stdout=result.stdout,
-                         stderr=result.stderr)
+    return evaluate_step(
+        step.checks,
+        namespaces=run.sandbox.namespaces,
+        kubeconfig=admin_kubeconfig(),
+        stdout=result.stdout,
+        stderr=result.stderr,
+    )

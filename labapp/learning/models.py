@@ -18,8 +18,9 @@ class Workshop(models.Model):
     ends_at = models.DateTimeField()
     capacity = models.PositiveIntegerField(default=100)
     sandbox_lifetime_minutes = models.PositiveIntegerField(default=240)
-    instructors = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="teaching",
-                                         blank=True)
+    instructors = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, related_name="teaching", blank=True
+    )
     broadcast = models.TextField(blank=True)
     broadcast_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -38,8 +39,9 @@ class Workshop(models.Model):
 
 class Enrolment(models.Model):
     workshop = models.ForeignKey(Workshop, on_delete=models.CASCADE, related_name="enrolments")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
-                             related_name="enrolments")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="enrolments"
+    )
     display_name = models.CharField(max_length=80)
     joined_at = models.DateTimeField(default=timezone.now)
 
@@ -55,11 +57,13 @@ class Enrolment(models.Model):
 class LabProgress(models.Model):
     """One learner's record for one lab: the evidence behind "completed"."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
-                             related_name="lab_progress")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="lab_progress"
+    )
     lab_id = models.CharField(max_length=50)
-    workshop = models.ForeignKey(Workshop, null=True, blank=True, on_delete=models.SET_NULL,
-                                 related_name="progress")
+    workshop = models.ForeignKey(
+        Workshop, null=True, blank=True, on_delete=models.SET_NULL, related_name="progress"
+    )
     current_step_id = models.CharField(max_length=50, blank=True)
     started_at = models.DateTimeField(default=timezone.now)
     completed_at = models.DateTimeField(null=True, blank=True)

@@ -53,8 +53,11 @@ class LabView:
 
 
 def live_sandbox(*, user, lab_id: str) -> Sandbox | None:
-    return (Sandbox.objects.filter(owner=user, lab_id=lab_id)
-            .exclude(state=Sandbox.State.DELETED).first())
+    return (
+        Sandbox.objects.filter(owner=user, lab_id=lab_id)
+        .exclude(state=Sandbox.State.DELETED)
+        .first()
+    )
 
 
 def lab_progress_for(*, user, lab_id: str) -> LabProgress:
@@ -73,14 +76,22 @@ def lab_view(*, user, lab_id: str) -> LabView:
     steps = []
     for spec in lab.steps:
         row = rows[spec.id]
-        steps.append(StepView(
-            spec=spec, progress=row, text=render_markdown(spec.text, names),
-            commands=[(render(c.run, names), c.real_nodes_only) for c in spec.commands],
-            hints=[render(h, names) for h in spec.hints[:row.hints_revealed]],
-            solution=render(spec.solution, names) if row.solution_revealed else None,
-            checks=[check.render(names) for check in spec.checks]))
-    history = list(CommandRun.objects.filter(sandbox__owner=user, sandbox__lab_id=lab_id)
-                   .order_by("-queued_at").values_list("command", flat=True)[:50])
+        steps.append(
+            StepView(
+                spec=spec,
+                progress=row,
+                text=render_markdown(spec.text, names),
+                commands=[(render(c.run, names), c.real_nodes_only) for c in spec.commands],
+                hints=[render(h, names) for h in spec.hints[: row.hints_revealed]],
+                solution=render(spec.solution, names) if row.solution_revealed else None,
+                checks=[check.render(names) for check in spec.checks],
+            )
+        )
+    history = list(
+        CommandRun.objects.filter(sandbox__owner=user, sandbox__lab_id=lab_id)
+        .order_by("-queued_at")
+        .values_list("command", flat=True)[:50]
+    )
     return LabView(lab, progress, sandbox, steps, history[::-1])
 
 

@@ -43,8 +43,10 @@ def workshop_join(*, user, join_code: str, display_name: str) -> Enrolment:
         if existing:
             return existing
     if not workshop.is_open():
-        raise JoinRefused(f"{workshop.title} is not open now (it runs "
-                          f"{workshop.starts_at:%Y-%m-%d %H:%M} to {workshop.ends_at:%H:%M} UTC)")
+        raise JoinRefused(
+            f"{workshop.title} is not open now (it runs "
+            f"{workshop.starts_at:%Y-%m-%d %H:%M} to {workshop.ends_at:%H:%M} UTC)"
+        )
     if workshop.enrolments.count() >= workshop.capacity:
         raise JoinRefused(f"{workshop.title} is full ({workshop.capacity} learners)")
     name = display_name.strip()
@@ -60,15 +62,24 @@ def lab_start(*, user, lab_id: str, workshop: Workshop | None = None) -> LabProg
     a returning learner gets the same record and the same sandbox."""
     lab = get_lab(lab_id)
     progress, created = LabProgress.objects.get_or_create(
-        user=user, lab_id=lab.id, defaults={"workshop": workshop})
+        user=user, lab_id=lab.id, defaults={"workshop": workshop}
+    )
     if created:
         now = timezone.now()
-        StepProgress.objects.bulk_create([
-            StepProgress(lab_progress=progress, step_id=step.id, position=index,
-                         state=StepProgress.State.WORKING if index == 0 else
-                         StepProgress.State.NOT_STARTED,
-                         started_at=now if index == 0 else None)
-            for index, step in enumerate(lab.steps)])
+        StepProgress.objects.bulk_create(
+            [
+                StepProgress(
+                    lab_progress=progress,
+                    step_id=step.id,
+                    position=index,
+                    state=StepProgress.State.WORKING
+                    if index == 0
+                    else StepProgress.State.NOT_STARTED,
+                    started_at=now if index == 0 else None,
+                )
+                for index, step in enumerate(lab.steps)
+            ]
+        )
         progress.current_step_id = lab.steps[0].id
         progress.save(update_fields=["current_step_id"])
     lifetime = workshop.sandbox_lifetime if workshop else None
@@ -76,16 +87,16 @@ def lab_start(*, user, lab_id: str, workshop: Workshop | None = None) -> LabProg
     return progress
 
 
-def progress_record_outcomes(*, user, lab_id: str, step_id: str,
-                             outcomes: list[Outcome]) -> StepProgress | None:
+def progress_record_outcomes(
+    *, user, lab_id: str, step_id: str, outcomes: list[Outcome]
+) -> StepProgress | None:
     """Update the step from a run's check outcomes: all pass -> passed (and the
     next step opens); any fail -> failing. Errors change nothing: they are
     not the learner's doing."""
     if not step_id or not outcomes:
         return None
     with transaction.atomic():
-        progress = LabProgress.objects.select_for_update().filter(
-            user=user, lab_id=lab_id).first()
+        progress = LabProgress.objects.select_for_update().filter(user=user, lab_id=lab_id).first()
         if progress is None:
             return None
         step = progress.steps.get(step_id=step_id)
@@ -145,15 +156,19 @@ def progress_reset_step(*, progress: LabProgress, step_id: str) -> Sandbox:
     position = order.index(step_id)
     now = timezone.now()
     for step in progress.steps.filter(position__gte=position):
-        step.state = (StepProgress.State.WORKING if step.position == position
-                      else StepProgress.State.NOT_STARTED)
+        step.state = (
+            StepProgress.State.WORKING
+            if step.position == position
+            else StepProgress.State.NOT_STARTED
+        )
         step.started_at = now if step.position == position else None
         step.passed_at, step.failed_in_a_row, step.last_outcomes = None, 0, []
         step.save()
     progress.current_step_id, progress.completed_at = step_id, None
     progress.save(update_fields=["current_step_id", "completed_at"])
     sandbox = Sandbox.objects.exclude(state=Sandbox.State.DELETED).get(
-        owner=progress.user, lab_id=progress.lab_id)
+        owner=progress.user, lab_id=progress.lab_id
+    )
     return sandbox_reset(sandbox_id=sandbox.id, replay_steps=order[:position])
 
 
@@ -168,14 +183,24 @@ def progress_recheck(*, progress: LabProgress, step_id: str) -> StepProgress:
     """Evaluate the step's checks again, against the output of the step's last
     command: the retry offered when a check could not run."""
     sandbox = Sandbox.objects.exclude(state=Sandbox.State.DELETED).get(
-        owner=progress.user, lab_id=progress.lab_id)
-    last = (CommandRun.objects.filter(sandbox=sandbox, step_id=step_id)
-            .exclude(state=CommandRun.State.REFUSED).order_by("-queued_at").first())
-    outcomes = evaluate_step(get_lab(progress.lab_id).step(step_id).checks,
-                             namespaces=sandbox.namespaces, kubeconfig=admin_kubeconfig(),
-                             stdout=last.stdout if last else None,
-                             stderr=last.stderr if last else None, wait=False)
-    step = progress_record_outcomes(user=progress.user, lab_id=progress.lab_id,
-                                    step_id=step_id, outcomes=outcomes)
+        owner=progress.user, lab_id=progress.lab_id
+    )
+    last = (
+        CommandRun.objects.filter(sandbox=sandbox, step_id=step_id)
+        .exclude(state=CommandRun.State.REFUSED)
+        .order_by("-queued_at")
+        .first()
+    )
+    outcomes = evaluate_step(
+        get_lab(progress.lab_id).step(step_id).checks,
+        namespaces=sandbox.namespaces,
+        kubeconfig=admin_kubeconfig(),
+        stdout=last.stdout if last else None,
+        stderr=last.stderr if last else None,
+        wait=False,
+    )
+    step = progress_record_outcomes(
+        user=progress.user, lab_id=progress.lab_id, step_id=step_id, outcomes=outcomes
+    )
     assert step is not None
     return step

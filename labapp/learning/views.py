@@ -42,12 +42,22 @@ def join(request: HttpRequest, code: str = "") -> HttpResponse:
         return render(request, "learning/join.html", {"code": code})
     user = request.user if request.user.is_authenticated else None
     try:
-        enrolment = services.workshop_join(user=user, join_code=request.POST.get("code", ""),
-                                           display_name=request.POST.get("name", ""))
+        enrolment = services.workshop_join(
+            user=user,
+            join_code=request.POST.get("code", ""),
+            display_name=request.POST.get("name", ""),
+        )
     except services.JoinRefused as exc:
-        return render(request, "learning/join.html",
-                      {"code": request.POST.get("code", ""), "name": request.POST.get("name", ""),
-                       "error": str(exc)}, status=400)
+        return render(
+            request,
+            "learning/join.html",
+            {
+                "code": request.POST.get("code", ""),
+                "name": request.POST.get("name", ""),
+                "error": str(exc),
+            },
+            status=400,
+        )
     if user is None:
         login(request, enrolment.user, backend="django.contrib.auth.backends.ModelBackend")
     return redirect("workshop", code=enrolment.workshop.join_code)
@@ -56,13 +66,17 @@ def join(request: HttpRequest, code: str = "") -> HttpResponse:
 @login_required
 @require_GET
 def workshop_page(request: HttpRequest, code: str) -> HttpResponse:
-    enrolment = get_object_or_404(Enrolment.objects.select_related("workshop"),
-                                  workshop__join_code=code, user=request.user)
+    enrolment = get_object_or_404(
+        Enrolment.objects.select_related("workshop"), workshop__join_code=code, user=request.user
+    )
     workshop = enrolment.workshop
     started = {p.lab_id: p for p in LabProgress.objects.filter(user=request.user)}
     rows = [(get_lab(lab_id), started.get(lab_id)) for lab_id in workshop.lab_ids]
-    return render(request, "learning/workshop.html", {"workshop": workshop, "rows": rows,
-                                                      "enrolment": enrolment})
+    return render(
+        request,
+        "learning/workshop.html",
+        {"workshop": workshop, "rows": rows, "enrolment": enrolment},
+    )
 
 
 @require_POST
@@ -91,16 +105,21 @@ def _workshop_with_lab(user, lab_id: str) -> Workshop | None:
 @require_GET
 def lab_page(request: HttpRequest, lab_id: str) -> HttpResponse:
     lab = _lab_or_404(lab_id)
-    if not request.user.is_authenticated or not LabProgress.objects.filter(
-            user=request.user, lab_id=lab_id).exists():
+    if (
+        not request.user.is_authenticated
+        or not LabProgress.objects.filter(user=request.user, lab_id=lab_id).exists()
+    ):
         return render(request, "learning/lab_start.html", {"lab": lab})
     view = lab_view(user=request.user, lab_id=lab_id)
     runs = recent_runs(sandbox=view.sandbox)
     chosen = request.GET.get("run")
     if chosen and chosen.isdigit():
         runs = [run_for_user(run_id=int(chosen), user=request.user)]
-    return render(request, "learning/lab.html", {"view": view, "runs": runs,
-                                                 "workshop": view.progress.workshop})
+    return render(
+        request,
+        "learning/lab.html",
+        {"view": view, "runs": runs, "workshop": view.progress.workshop},
+    )
 
 
 @login_required
@@ -169,8 +188,12 @@ def recheck(request: HttpRequest, lab_id: str, step_id: str) -> HttpResponse:
 @require_POST
 def reset_step(request: HttpRequest, lab_id: str, step_id: str) -> HttpResponse:
     if request.POST.get("confirm") != "yes":
-        return render(request, "learning/confirm.html", {
-            "what": f"reset step {step_id!r}", "action": request.path}, status=400)
+        return render(
+            request,
+            "learning/confirm.html",
+            {"what": f"reset step {step_id!r}", "action": request.path},
+            status=400,
+        )
     progress = _progress_with_step(request, lab_id, step_id)
     services.progress_reset_step(progress=progress, step_id=step_id)
     return _reload(request, lab_id)
@@ -180,8 +203,12 @@ def reset_step(request: HttpRequest, lab_id: str, step_id: str) -> HttpResponse:
 @require_POST
 def reset_sandbox(request: HttpRequest, lab_id: str) -> HttpResponse:
     if request.POST.get("confirm") != "yes":
-        return render(request, "learning/confirm.html", {
-            "what": "reset your whole sandbox", "action": request.path}, status=400)
+        return render(
+            request,
+            "learning/confirm.html",
+            {"what": "reset your whole sandbox", "action": request.path},
+            status=400,
+        )
     progress = lab_progress_for(user=request.user, lab_id=lab_id)
     services.progress_reset_sandbox(progress=progress)
     return _reload(request, lab_id)
@@ -207,12 +234,15 @@ def my_labs(request: HttpRequest) -> HttpResponse:
 async def workshop_events(request: HttpRequest, code: str) -> StreamingHttpResponse:
     user = await request.auser()
     enrolment = await Enrolment.objects.filter(
-        workshop__join_code=code, user_id=getattr(user, "id", None)).afirst()
+        workshop__join_code=code, user_id=getattr(user, "id", None)
+    ).afirst()
     if enrolment is None:
         raise Http404("not enrolled")
     after = valid_stream_id(request.headers.get("Last-Event-ID"))
-    response = StreamingHttpResponse(broadcasts.workshop_events(enrolment.workshop_id, after=after),
-                                     content_type="text/event-stream")
+    response = StreamingHttpResponse(
+        broadcasts.workshop_events(enrolment.workshop_id, after=after),
+        content_type="text/event-stream",
+    )
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"
     return response
@@ -223,11 +253,13 @@ async def workshop_events(request: HttpRequest, code: str) -> StreamingHttpRespo
 def run_create(request: HttpRequest, slug: str) -> HttpResponse:
     sandbox = get_object_or_404(Sandbox, slug=slug, owner=request.user)
     try:
-        run = attempt_start(sandbox=sandbox, command=request.POST.get("command", ""),
-                            step_id=request.POST.get("step", ""))
+        run = attempt_start(
+            sandbox=sandbox,
+            command=request.POST.get("command", ""),
+            step_id=request.POST.get("step", ""),
+        )
     except RunNotAllowed as exc:
-        return render(request, "runs/run_panel.html#refused",
-                      {"reason": str(exc)}, status=409)
+        return render(request, "runs/run_panel.html#refused", {"reason": str(exc)}, status=409)
     except KeyError:
         raise Http404("no such step") from None
     if not request.htmx:

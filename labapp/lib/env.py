@@ -71,7 +71,8 @@ def env_database(name: str, environ: Mapping[str, str] | None = None) -> dict[st
     url = urlparse(raw)
     if url.scheme not in ("postgres", "postgresql") or not url.path.strip("/"):
         raise ImproperlyConfigured(
-            f"{name} must look like postgres://user:password@host:5432/dbname")
+            f"{name} must look like postgres://user:password@host:5432/dbname"
+        )
     return {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": unquote(url.path.strip("/")),

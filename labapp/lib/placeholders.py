@@ -25,21 +25,28 @@ def placeholder_problems(text: str, namespaces: set[str]) -> Iterator[Placeholde
         expr = match.group("expr")
         ref = NAMESPACE_REF.match(expr)
         if not ref:
-            yield PlaceholderProblem(match.start(), f"unknown placeholder {{{{ {expr} }}}}; "
-                                                    "the only form is {{ ns.NAME }}")
+            yield PlaceholderProblem(
+                match.start(),
+                f"unknown placeholder {{{{ {expr} }}}}; the only form is {{{{ ns.NAME }}}}",
+            )
         elif ref.group("name") not in namespaces:
             known = ", ".join(sorted(namespaces)) or "none"
-            yield PlaceholderProblem(match.start(), f"{{{{ {expr} }}}} names an unknown namespace "
-                                                    f"{ref.group('name')!r} (declared: {known})")
+            yield PlaceholderProblem(
+                match.start(),
+                f"{{{{ {expr} }}}} names an unknown namespace "
+                f"{ref.group('name')!r} (declared: {known})",
+            )
 
 
 def render(text: str, namespaces: Mapping[str, str]) -> str:
     """Replace every `{{ ns.X }}` with the learner's physical name for X."""
+
     def substitute(match: re.Match[str]) -> str:
         ref = NAMESPACE_REF.match(match.group("expr"))
         if not ref or ref.group("name") not in namespaces:
             raise KeyError(f"cannot render {match.group(0)}")
         return namespaces[ref.group("name")]
+
     return PLACEHOLDER.sub(substitute, text)
 
 

@@ -13,8 +13,12 @@ from labapp.live.streams import sync_client, workshop_events_key
 
 
 def broadcast_publish(*, workshop_id: int, kind: str, payload: dict) -> None:
-    sync_client().xadd(workshop_events_key(workshop_id),
-                       {"kind": kind, "text": json.dumps(payload)}, maxlen=100, approximate=True)
+    sync_client().xadd(
+        workshop_events_key(workshop_id),
+        {"kind": kind, "text": json.dumps(payload)},
+        maxlen=100,
+        approximate=True,
+    )
 
 
 async def workshop_events(workshop_id: int, *, after: str) -> AsyncIterator[str]:

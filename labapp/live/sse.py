@@ -32,5 +32,6 @@ def valid_stream_id(value: str | None) -> str:
 def async_client() -> aioredis.Redis:
     # The read timeout must outlast the blocking XREAD, or every idle wait
     # would look like a Redis failure.
-    return aioredis.from_url(settings.REDIS_URL, socket_connect_timeout=2,
-                             socket_timeout=BLOCK_MS / 1000 + 10)
+    return aioredis.from_url(
+        settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=BLOCK_MS / 1000 + 10
+    )

@@ -51,6 +51,7 @@ class RunStreamWriter:
             self.client.xadd(self.key, fields, maxlen=MAX_ENTRIES, approximate=True)
         except redis.RedisError as exc:
             if not self.failed:
-                log.warning("live output for %s lost (%s); the result is still stored",
-                            self.key, exc)
+                log.warning(
+                    "live output for %s lost (%s); the result is still stored", self.key, exc
+                )
             self.failed = True

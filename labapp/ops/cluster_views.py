@@ -12,6 +12,9 @@ def overview(request: HttpRequest) -> HttpResponse:
     except ClusterUnreachable as exc:
         summary, problem = None, str(exc)
     template = "ops/cluster_overview.html#cluster" if request.htmx else "ops/cluster_overview.html"
-    return render(request, template, {"summary": summary, "problem": problem,
-                                      "kubeconfig": kubeconfig},
-                  status=200 if summary else 503)
+    return render(
+        request,
+        template,
+        {"summary": summary, "problem": problem, "kubeconfig": kubeconfig},
+        status=200 if summary else 503,
+    )

@@ -55,9 +55,23 @@ class RedisServer:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         wait_for(lambda: redis_pings(self.url), timeout=10, interval=0.05, what="redis-server")
 
     def stop(self) -> None:
@@ -87,37 +101,98 @@ class Stack:
     def spawn(self, argv: list[str], log_name: str, **extra_env: str) -> subprocess.Popen:
         self.logs.mkdir(parents=True, exist_ok=True)
         with open(self.logs / log_name, "wb") as out:
-            process = subprocess.Popen(argv, cwd=REPO, env={**self.env, **extra_env},
-                                       stdout=out, stderr=subprocess.STDOUT,
-                                       start_new_session=True)
+            process = subprocess.Popen(
+                argv,
+                cwd=REPO,
+                env={**self.env, **extra_env},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.processes.append(process)
         return process
 
-    def start_worker(self, name: str, *, concurrency: int = 2,
-                     queues: str = "interactive,provisioning", **extra_env: str
-                     ) -> subprocess.Popen:
+    def start_worker(
+        self,
+        name: str,
+        *,
+        concurrency: int = 2,
+        queues: str = "interactive,provisioning",
+        **extra_env: str,
+    ) -> subprocess.Popen:
         log = f"worker-{name}.log"
         worker = self.spawn(
-            [sys.executable, "-m", "celery", "-A", "labapp", "worker", "-Q", queues,
-             "-c", str(concurrency), "-n", f"{name}@%h", "--without-heartbeat",
-             "--without-mingle", "--without-gossip", "-l", "info"], log, **extra_env)
-        wait_for(lambda: b" ready." in (self.logs / log).read_bytes() or worker.poll() is not None,
-                 timeout=60, interval=0.1, what=f"celery worker {name}")
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "labapp",
+                "worker",
+                "-Q",
+                queues,
+                "-c",
+                str(concurrency),
+                "-n",
+                f"{name}@%h",
+                "--without-heartbeat",
+                "--without-mingle",
+                "--without-gossip",
+                "-l",
+                "info",
+            ],
+            log,
+            **extra_env,
+        )
+        wait_for(
+            lambda: b" ready." in (self.logs / log).read_bytes() or worker.poll() is not None,
+            timeout=60,
+            interval=0.1,
+            what=f"celery worker {name}",
+        )
         if worker.poll() is not None:
             raise RuntimeError(f"worker {name} exited: {(self.logs / log).read_text()[-2000:]}")
         return worker
 
     def start_beat(self) -> subprocess.Popen:
         schedule = self.logs / "celerybeat-schedule"
-        return self.spawn([sys.executable, "-m", "celery", "-A", "labapp", "beat", "-l", "info",
-                           "-s", str(schedule)], "beat.log")
+        return self.spawn(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "labapp",
+                "beat",
+                "-l",
+                "info",
+                "-s",
+                str(schedule),
+            ],
+            "beat.log",
+        )
 
     def start_uvicorn(self, port: int, host: str = "127.0.0.1") -> subprocess.Popen:
-        server = self.spawn([sys.executable, "-m", "uvicorn", "labapp.asgi:application",
-                             "--host", host, "--port", str(port), "--no-access-log"],
-                            "uvicorn.log")
-        wait_for(lambda: port_open(port, host) or server.poll() is not None, timeout=30,
-                 interval=0.1, what="uvicorn")
+        server = self.spawn(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "labapp.asgi:application",
+                "--host",
+                host,
+                "--port",
+                str(port),
+                "--no-access-log",
+            ],
+            "uvicorn.log",
+        )
+        wait_for(
+            lambda: port_open(port, host) or server.poll() is not None,
+            timeout=30,
+            interval=0.1,
+            what="uvicorn",
+        )
         if server.poll() is not None:
             raise RuntimeError(f"uvicorn exited: {(self.logs / 'uvicorn.log').read_text()[-2000:]}")
         return server

@@ -20,6 +20,10 @@ def healthz(request: HttpRequest) -> JsonResponse:
 def readyz(request: HttpRequest) -> JsonResponse:
     probes = readiness()
     ready = all(probe.ok for probe in probes)
-    return JsonResponse({"status": "ok" if ready else "unavailable",
-                         "checks": {p.name: {"ok": p.ok, "detail": p.detail} for p in probes}},
-                        status=200 if ready else 503)
+    return JsonResponse(
+        {
+            "status": "ok" if ready else "unavailable",
+            "checks": {p.name: {"ok": p.ok, "detail": p.detail} for p in probes},
+        },
+        status=200 if ready else 503,
+    )

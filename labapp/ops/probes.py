@@ -30,8 +30,7 @@ def probe_database() -> Probe:
 
 def probe_redis() -> Probe:
     try:
-        redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2,
-                             socket_timeout=2).ping()
+        redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2).ping()
     except redis.RedisError as exc:
         return Probe("redis", False, f"{settings.REDIS_URL}: {exc}")
     return Probe("redis", True, "ping")

@@ -7,8 +7,9 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_for(probe: Callable[[], T], *, timeout: float = 60, interval: float = 0.5,
-             what: str = "condition") -> T:
+def wait_for(
+    probe: Callable[[], T], *, timeout: float = 60, interval: float = 0.5, what: str = "condition"
+) -> T:
     """Poll until `probe` returns something truthy; fail naming `what`."""
     deadline = time.monotonic() + timeout
     while True:

@@ -56,9 +56,15 @@ class CommandRun(models.Model):
 
     def done_payload(self, *, complete: bool = True) -> dict:
         """What the stream's closing `done` event carries."""
-        return {"run": self.id, "state": self.state, "exit_code": self.exit_code,
-                "error": self.error, "checks": self.check_results, "complete": complete,
-                "duration_ms": self.duration_ms}
+        return {
+            "run": self.id,
+            "state": self.state,
+            "exit_code": self.exit_code,
+            "error": self.error,
+            "checks": self.check_results,
+            "complete": complete,
+            "duration_ms": self.duration_ms,
+        }
 
     @property
     def as_done(self) -> dict:

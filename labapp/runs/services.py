@@ -58,8 +58,13 @@ def run_start(*, sandbox: Sandbox, command: str, step_id: str = "") -> CommandRu
         parse_command(command)
     except CommandRefused as exc:
         return CommandRun.objects.create(
-            sandbox=sandbox, step_id=step_id, command=command[:MAX_COMMAND_LENGTH],
-            state=CommandRun.State.REFUSED, error=exc.reason, finished_at=timezone.now())
+            sandbox=sandbox,
+            step_id=step_id,
+            command=command[:MAX_COMMAND_LENGTH],
+            state=CommandRun.State.REFUSED,
+            error=exc.reason,
+            finished_at=timezone.now(),
+        )
     return CommandRun.objects.create(sandbox=sandbox, step_id=step_id, command=command)
 
 
@@ -77,7 +82,8 @@ def run_claim(*, run_id: int, worker: str = "") -> Claimed | None:
         now = timezone.now()
         run.state, run.started_at, run.worker = CommandRun.State.RUNNING, now, worker or _host()
         run.deadline_at = now + dt.timedelta(
-            seconds=settings.RUN_TIMEOUT_SECONDS + settings.RUN_DEADLINE_GRACE_SECONDS)
+            seconds=settings.RUN_TIMEOUT_SECONDS + settings.RUN_DEADLINE_GRACE_SECONDS
+        )
         run.save(update_fields=["state", "started_at", "worker", "deadline_at"])
     return Claimed(run, RunStreamWriter(run.id))
 
@@ -88,13 +94,23 @@ def run_execute(*, claimed: Claimed) -> RunResult:
     sandbox = sandbox_refresh_token(sandbox=claimed.run.sandbox)
     sandbox_materialize(sandbox=sandbox)
     return run_command_line(
-        claimed.run.command, tools=default_tools(), kubeconfig=sandbox.kubeconfig_path,
-        workdir=sandbox.workspace, timeout=settings.RUN_TIMEOUT_SECONDS,
-        output_cap=settings.RUN_OUTPUT_CAP_BYTES, on_chunk=claimed.stream.chunk)
+        claimed.run.command,
+        tools=default_tools(),
+        kubeconfig=sandbox.kubeconfig_path,
+        workdir=sandbox.workspace,
+        timeout=settings.RUN_TIMEOUT_SECONDS,
+        output_cap=settings.RUN_OUTPUT_CAP_BYTES,
+        on_chunk=claimed.stream.chunk,
+    )
 
 
-def run_finish(*, claimed: Claimed, result: RunResult | None = None,
-               outcomes: list[Outcome] | None = None, error: str = "") -> CommandRun:
+def run_finish(
+    *,
+    claimed: Claimed,
+    result: RunResult | None = None,
+    outcomes: list[Outcome] | None = None,
+    error: str = "",
+) -> CommandRun:
     """RUNNING -> SUCCEEDED or FAILED, then the stream's `done`. With `error`, the
     run failed for a reason of ours (the cluster, the worker), named to the learner."""
     fields: dict = {"check_results": [outcome.to_dict() for outcome in outcomes or []]}
@@ -102,9 +118,14 @@ def run_finish(*, claimed: Claimed, result: RunResult | None = None,
         succeeded = result.exit_code == 0 and not result.error and not error
         fields.update(
             state=CommandRun.State.SUCCEEDED if succeeded else CommandRun.State.FAILED,
-            exit_code=result.exit_code, stdout=result.stdout, stderr=result.stderr,
-            truncated=result.truncated, error=error or result.error or "",
-            first_byte_ms=_ms(result.first_byte_s), duration_ms=_ms(result.duration_s))
+            exit_code=result.exit_code,
+            stdout=result.stdout,
+            stderr=result.stderr,
+            truncated=result.truncated,
+            error=error or result.error or "",
+            first_byte_ms=_ms(result.first_byte_s),
+            duration_ms=_ms(result.duration_s),
+        )
     else:
         fields.update(state=CommandRun.State.FAILED, error=error)
     with transaction.atomic():
@@ -131,18 +152,22 @@ def runs_reap(*, now: dt.datetime | None = None) -> list[int]:
     reaped = []
     with transaction.atomic():
         lost = CommandRun.objects.select_for_update().filter(
-            state=CommandRun.State.RUNNING, deadline_at__lt=now)
+            state=CommandRun.State.RUNNING, deadline_at__lt=now
+        )
         for run in lost:
             run.state, run.error, run.finished_at = CommandRun.State.FAILED, WORKER_LOST, now
             run.save(update_fields=["state", "error", "finished_at"])
             reaped.append(run)
         unclaimed = CommandRun.objects.select_for_update().filter(
             state=CommandRun.State.QUEUED,
-            queued_at__lt=now - dt.timedelta(seconds=settings.RUN_QUEUE_DEADLINE_SECONDS))
+            queued_at__lt=now - dt.timedelta(seconds=settings.RUN_QUEUE_DEADLINE_SECONDS),
+        )
         for run in unclaimed:
             run.state, run.finished_at = CommandRun.State.FAILED, now
-            run.error = ("no worker took this command within "
-                         f"{settings.RUN_QUEUE_DEADLINE_SECONDS}s; is a worker running?")
+            run.error = (
+                "no worker took this command within "
+                f"{settings.RUN_QUEUE_DEADLINE_SECONDS}s; is a worker running?"
+            )
             run.save(update_fields=["state", "error", "finished_at"])
             reaped.append(run)
     for run in reaped:

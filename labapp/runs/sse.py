@@ -73,8 +73,10 @@ class RunEvents:
                 yield event
         else:
             # The browser's EventSource reconnects (retry: 2000) with Last-Event-ID.
-            yield sse_event("error", self.render(
-                "stderr", f"live output is unavailable (Redis: {lost}); retrying"))
+            yield sse_event(
+                "error",
+                self.render("stderr", f"live output is unavailable (Redis: {lost}); retrying"),
+            )
 
     async def _replay(self, run: CommandRun) -> AsyncIterator[str]:
         # A client resuming mid-stream has some of the output already, and the

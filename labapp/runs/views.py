@@ -18,8 +18,11 @@ def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
     """The stored run: the record, and the polling fallback where SSE is blocked."""
     run = run_for_user(run_id=run_id, user=request.user)
     polling = request.GET.get("poll") == "1"
-    response = render(request, "runs/run_panel.html#panel",
-                      {"run": run, "stored": not polling, "polling": polling})
+    response = render(
+        request,
+        "runs/run_panel.html#panel",
+        {"run": run, "stored": not polling, "polling": polling},
+    )
     if request.htmx and run.is_final:
         # Polling clients stop here: the run will not change again.
         return HttpResponseStopPolling(response.content)

@@ -19,8 +19,9 @@ class Sandbox(models.Model):
         EXPIRED = "expired"
         DELETED = "deleted"
 
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
-                              related_name="sandboxes")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sandboxes"
+    )
     lab_id = models.CharField(max_length=50)
     # Short id used in Kubernetes names; changes on reset (old names may still terminate).
     slug = models.CharField(max_length=12, unique=True)
@@ -42,8 +43,10 @@ class Sandbox(models.Model):
     class Meta:
         constraints = (
             models.UniqueConstraint(
-                fields=["owner", "lab_id"], condition=~Q(state="deleted"),
-                name="one_live_sandbox_per_learner_and_lab"),
+                fields=["owner", "lab_id"],
+                condition=~Q(state="deleted"),
+                name="one_live_sandbox_per_learner_and_lab",
+            ),
         )
 
     def __str__(self) -> str:

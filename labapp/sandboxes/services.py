@@ -36,21 +36,33 @@ UNCLAIMED_DEADLINE = dt.timedelta(seconds=60)
 def new_slug() -> str:
     # Starts with a letter: it ends up in DNS-style Kubernetes names.
     return secrets.choice(string.ascii_lowercase) + "".join(
-        secrets.choice(SLUG_ALPHABET) for _ in range(5))
+        secrets.choice(SLUG_ALPHABET) for _ in range(5)
+    )
 
 
 @transaction.atomic
-def sandbox_create(*, owner, lab_id: str, lifetime: dt.timedelta | None = None,
-                   replay_steps: list[str] | None = None) -> Sandbox:
+def sandbox_create(
+    *,
+    owner,
+    lab_id: str,
+    lifetime: dt.timedelta | None = None,
+    replay_steps: list[str] | None = None,
+) -> Sandbox:
     """The learner's live sandbox for this lab; a new one is queued for provisioning."""
     lab = get_lab(lab_id)
-    existing = (Sandbox.objects.select_for_update()
-                .filter(owner=owner, lab_id=lab_id).exclude(state=Sandbox.State.DELETED).first())
+    existing = (
+        Sandbox.objects.select_for_update()
+        .filter(owner=owner, lab_id=lab_id)
+        .exclude(state=Sandbox.State.DELETED)
+        .first()
+    )
     if existing:
         return existing
     slug = new_slug()
     sandbox = Sandbox.objects.create(
-        owner=owner, lab_id=lab.id, slug=slug,
+        owner=owner,
+        lab_id=lab.id,
+        slug=slug,
         namespaces={name: f"{name}-{slug}" for name in lab.namespaces},
         expires_at=timezone.now() + lifetime if lifetime else None,
         replay_steps=replay_steps or [],
@@ -84,12 +96,20 @@ def sandbox_provision(*, sandbox_id: int) -> Sandbox:
         refusal = _privileged_refusal(lab, admin)
         if refusal:
             return _mark(sandbox_id, Sandbox.State.FAILED, refusal)
-        credentials = isolation.provision(admin, sandbox_id=sandbox.slug,
-                                          namespaces=sandbox.namespaces,
-                                          token_seconds=settings.SANDBOX_TOKEN_SECONDS)
+        credentials = isolation.provision(
+            admin,
+            sandbox_id=sandbox.slug,
+            namespaces=sandbox.namespaces,
+            token_seconds=settings.SANDBOX_TOKEN_SECONDS,
+        )
         render_workspace(lab, sandbox.namespaces, sandbox.workspace)
-        problems = run_lab_setup(lab, namespaces=sandbox.namespaces, workspace=sandbox.workspace,
-                                 admin_kubeconfig=admin, tools=default_tools())
+        problems = run_lab_setup(
+            lab,
+            namespaces=sandbox.namespaces,
+            workspace=sandbox.workspace,
+            admin_kubeconfig=admin,
+            tools=default_tools(),
+        )
         if not problems and sandbox.replay_steps:
             sandbox.learner_kubeconfig = credentials.kubeconfig
             problems = _replay(lab, sandbox)
@@ -106,9 +126,14 @@ def sandbox_provision(*, sandbox_id: int) -> Sandbox:
         _cleanup(sandbox)
         return _mark(sandbox_id, Sandbox.State.FAILED, "; ".join(problems))
     assert credentials is not None
-    return _mark(sandbox_id, Sandbox.State.READY, "ready",
-                 learner_kubeconfig=credentials.kubeconfig,
-                 token_expires_at=credentials.expires_at, ready_at=timezone.now())
+    return _mark(
+        sandbox_id,
+        Sandbox.State.READY,
+        "ready",
+        learner_kubeconfig=credentials.kubeconfig,
+        token_expires_at=credentials.expires_at,
+        ready_at=timezone.now(),
+    )
 
 
 def _privileged_refusal(lab, admin) -> str:
@@ -118,8 +143,10 @@ def _privileged_refusal(lab, admin) -> str:
         return ""
     if nodes_are_simulated(admin):
         return ""
-    return (f"the lab {lab.id!r} runs privileged pods, and this cluster has real nodes; "
-            "the operator must set LABAPP_ALLOW_PRIVILEGED_LABS=true to allow it")
+    return (
+        f"the lab {lab.id!r} runs privileged pods, and this cluster has real nodes; "
+        "the operator must set LABAPP_ALLOW_PRIVILEGED_LABS=true to allow it"
+    )
 
 
 def _replay(lab, sandbox: Sandbox) -> list[str]:
@@ -128,12 +155,17 @@ def _replay(lab, sandbox: Sandbox) -> list[str]:
     problems = []
     for step_id in sandbox.replay_steps:
         for line in filter(None, map(str.strip, lab.step(step_id).solution.splitlines())):
-            result = run_command_line(render(line, sandbox.namespaces), tools=default_tools(),
-                                      kubeconfig=sandbox.kubeconfig_path,
-                                      workdir=sandbox.workspace, timeout=60)
+            result = run_command_line(
+                render(line, sandbox.namespaces),
+                tools=default_tools(),
+                kubeconfig=sandbox.kubeconfig_path,
+                workdir=sandbox.workspace,
+                timeout=60,
+            )
             if result.exit_code != 0:
-                problems.append(f"replaying step {step_id} (`{line}`) failed: "
-                                f"{describe_failure(result)}")
+                problems.append(
+                    f"replaying step {step_id} (`{line}`) failed: {describe_failure(result)}"
+                )
     return problems
 
 
@@ -152,18 +184,21 @@ def _mark(sandbox_id: int, state: str, message: str, **fields) -> Sandbox:
 def _cleanup(sandbox: Sandbox) -> None:
     # Unreachable: nothing reachable was made, and a later teardown retries.
     with contextlib.suppress(ClusterUnreachable):
-        isolation.teardown(admin_kubeconfig(), sandbox_id=sandbox.slug,
-                           namespaces=sandbox.namespaces)
+        isolation.teardown(
+            admin_kubeconfig(), sandbox_id=sandbox.slug, namespaces=sandbox.namespaces
+        )
     shutil.rmtree(sandbox.directory, ignore_errors=True)
 
 
 def sandbox_refresh_token(*, sandbox: Sandbox) -> Sandbox:
     if not sandbox.token_needs_refresh():
         return sandbox
-    credentials = isolation.issue_token(admin_kubeconfig(), sandbox_id=sandbox.slug,
-                                        seconds=settings.SANDBOX_TOKEN_SECONDS)
+    credentials = isolation.issue_token(
+        admin_kubeconfig(), sandbox_id=sandbox.slug, seconds=settings.SANDBOX_TOKEN_SECONDS
+    )
     Sandbox.objects.filter(id=sandbox.id).update(
-        learner_kubeconfig=credentials.kubeconfig, token_expires_at=credentials.expires_at)
+        learner_kubeconfig=credentials.kubeconfig, token_expires_at=credentials.expires_at
+    )
     sandbox.refresh_from_db()
     return sandbox
 
@@ -196,9 +231,12 @@ def sandbox_reset(*, sandbox_id: int, replay_steps: list[str] | None = None) -> 
     """Teardown plus a fresh sandbox (new names: the old ones may still be terminating).
     With `replay_steps`, the new sandbox replays those steps' solutions after setup."""
     old = sandbox_teardown(sandbox_id=sandbox_id)
-    return sandbox_create(owner=old.owner, lab_id=old.lab_id,
-                          lifetime=(old.expires_at - old.created_at) if old.expires_at else None,
-                          replay_steps=replay_steps or [])
+    return sandbox_create(
+        owner=old.owner,
+        lab_id=old.lab_id,
+        lifetime=(old.expires_at - old.created_at) if old.expires_at else None,
+        replay_steps=replay_steps or [],
+    )
 
 
 def sandboxes_redo_stalled(*, now: dt.datetime | None = None) -> int:
@@ -207,8 +245,9 @@ def sandboxes_redo_stalled(*, now: dt.datetime | None = None) -> int:
     now = now or timezone.now()
     never_claimed = Q(claimed_at__isnull=True, updated_at__lt=now - UNCLAIMED_DEADLINE)
     claim_expired = Q(claimed_at__lt=now - PROVISIONING_DEADLINE)
-    stalled = list(Sandbox.objects.filter(never_claimed | claim_expired,
-                                          state=Sandbox.State.PROVISIONING))
+    stalled = list(
+        Sandbox.objects.filter(never_claimed | claim_expired, state=Sandbox.State.PROVISIONING)
+    )
     for sandbox in stalled:
         Sandbox.objects.filter(id=sandbox.id).update(claimed_at=None, updated_at=timezone.now())
         _enqueue_provision(sandbox)

@@ -9,18 +9,39 @@ from labapp.shell.execute import RunResult, ToolPaths, execute
 from labapp.shell.parse import CommandRefused, parse_command
 
 
-def run_command_line(line: str, *, tools: ToolPaths, kubeconfig: Path, workdir: Path,
-                     timeout: float = 60.0, output_cap: int = 256_000,
-                     on_chunk: Callable[[str, str], None] | None = None) -> RunResult:
+def run_command_line(
+    line: str,
+    *,
+    tools: ToolPaths,
+    kubeconfig: Path,
+    workdir: Path,
+    timeout: float = 60.0,
+    output_cap: int = 256_000,
+    on_chunk: Callable[[str, str], None] | None = None,
+) -> RunResult:
     """A refused line comes back as a RunResult with no exit code and the reason."""
     try:
         pipeline = parse_command(line)
     except CommandRefused as exc:
-        return RunResult(exit_code=None, stdout="", stderr="", duration_s=0.0,
-                         first_byte_s=None, timed_out=False, truncated=False,
-                         error=f"refused: {exc.reason}")
-    return execute(pipeline, tools=tools, kubeconfig=kubeconfig, workdir=workdir,
-                   timeout=timeout, output_cap=output_cap, on_chunk=on_chunk)
+        return RunResult(
+            exit_code=None,
+            stdout="",
+            stderr="",
+            duration_s=0.0,
+            first_byte_s=None,
+            timed_out=False,
+            truncated=False,
+            error=f"refused: {exc.reason}",
+        )
+    return execute(
+        pipeline,
+        tools=tools,
+        kubeconfig=kubeconfig,
+        workdir=workdir,
+        timeout=timeout,
+        output_cap=output_cap,
+        on_chunk=on_chunk,
+    )
 
 
 def describe_failure(result: RunResult) -> str:

@@ -157,7 +157,7 @@ def _mask_quoted_text(line: str) -> str:
         if char == "`":
             raise CommandRefused("backticks are refused: use `$(...)` instead")
         if char == "$":
-            _refuse_bad_dollar(line[i + 1:], in_quotes=context == '"')
+            _refuse_bad_dollar(line[i + 1 :], in_quotes=context == '"')
         if context == '"':
             if char == '"':
                 contexts.pop()
@@ -171,7 +171,7 @@ def _mask_quoted_text(line: str) -> str:
             end = line.find("'", i + 1)
             if end == -1:
                 break  # unterminated: bashlex reports it
-            out[i + 1:end] = _MASK * (end - i - 1)
+            out[i + 1 : end] = _MASK * (end - i - 1)
             i = end
         elif char == '"':
             contexts.append('"')
@@ -245,9 +245,7 @@ class _Parser:
             if part.kind == "word":
                 words.append(self.word(part, depth=depth))
             elif part.kind == "assignment":
-                raise CommandRefused(
-                    f"variable assignments such as `{part.word}` are refused"
-                )
+                raise CommandRefused(f"variable assignments such as `{part.word}` are refused")
             elif part.kind == "redirect":
                 raise CommandRefused(_redirect_reason(part))
             else:
@@ -411,9 +409,7 @@ class _WordReader:
                 f"quotes, e.g. '{char}', if you mean it literally"
             )
         elif char == "~":
-            raise CommandRefused(
-                "`~` (home directory) is refused: use relative paths, or quote it"
-            )
+            raise CommandRefused("`~` (home directory) is refused: use relative paths, or quote it")
         elif char == "`":
             raise CommandRefused("backticks are refused: use `$(...)` instead")
         elif char in _METACHARACTERS:
@@ -427,10 +423,10 @@ class _WordReader:
         following = self.line[i + 1] if i + 1 < end else ""
         if following in {"", " ", "\t"} or (in_quotes and following == '"'):
             return
-        _refuse_bad_dollar(self.line[i + 1:end], in_quotes=in_quotes)
+        _refuse_bad_dollar(self.line[i + 1 : end], in_quotes=in_quotes)
         if following == "(":
             raise CommandRefused("arithmetic `$((...))` and `$[...]` is refused")
-        name = re.match(r"\{[^}]*\}?|[A-Za-z_][A-Za-z0-9_]*|.", self.line[i + 1:end])
+        name = re.match(r"\{[^}]*\}?|[A-Za-z_][A-Za-z0-9_]*|.", self.line[i + 1 : end])
         shown = "$" + (name.group(0) if name else "")
         raise CommandRefused(
             f"parameter expansion `{shown}` is refused: there are no variables here; "

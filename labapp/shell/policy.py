@@ -31,9 +31,7 @@ def vetted_args(program: str, args: Sequence[str]) -> list[str]:
     """Check `args` against `program`'s policy; return the arguments to run it with."""
     checker = _CHECKERS.get(program)
     if checker is None:
-        raise CommandRefused(
-            f"`{program}` is refused: only {', '.join(PROGRAMS)} can be run here"
-        )
+        raise CommandRefused(f"`{program}` is refused: only {', '.join(PROGRAMS)} can be run here")
     for arg in args:
         check_flag_spelling(arg)
     return checker(list(args))
@@ -41,13 +39,20 @@ def vetted_args(program: str, args: Sequence[str]) -> list[str]:
 
 # --- spelling -------------------------------------------------------------------
 
+
 def _is_dash_like(char: str) -> bool:
     return char != "-" and (unicodedata.category(char) == "Pd" or char == "\u2212")
 
 
 _CONTROL_NAMES = {
-    0x00: "NUL", 0x07: "BEL", 0x08: "BACKSPACE", 0x0B: "VERTICAL TAB", 0x0C: "FORM FEED",
-    0x0D: "CARRIAGE RETURN", 0x1B: "ESCAPE", 0x7F: "DELETE",
+    0x00: "NUL",
+    0x07: "BEL",
+    0x08: "BACKSPACE",
+    0x0B: "VERTICAL TAB",
+    0x0C: "FORM FEED",
+    0x0D: "CARRIAGE RETURN",
+    0x1B: "ESCAPE",
+    0x7F: "DELETE",
 }
 
 
@@ -83,12 +88,13 @@ def _is_int(text: str, *, signed: bool = False) -> bool:
 
 # --- generic flag tokens ---------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class _Flag:
-    name: str          # long name (normalised) or the short letter
+    name: str  # long name (normalised) or the short letter
     short: bool
     value: str | None  # attached (`--x=v`, `-xv`) or the next word, if the flag takes one
-    spelling: str      # the word as typed, for messages
+    spelling: str  # the word as typed, for messages
 
     @property
     def shown(self) -> str:
@@ -104,7 +110,7 @@ def _short_flags(
     """
     flags: list[_Flag] = []
     for j in range(1, len(word)):
-        letter, rest = word[j], word[j + 1:]
+        letter, rest = word[j], word[j + 1 :]
         if takes_value(letter):
             if rest:
                 flags.append(_Flag(letter, True, rest.removeprefix("="), word))
@@ -121,12 +127,36 @@ def _short_flags(
 
 # --- kubectl --------------------------------------------------------------------
 
-_KUBECTL_SUBCOMMANDS = frozenset({
-    "get", "describe", "apply", "create", "delete", "label", "annotate", "patch", "logs",
-    "exec", "rollout", "scale", "explain", "version", "api-resources", "api-versions",
-    "wait", "kustomize", "auth", "events", "run", "expose", "set", "replace",
-    "cluster-info", "top",
-})
+_KUBECTL_SUBCOMMANDS = frozenset(
+    {
+        "get",
+        "describe",
+        "apply",
+        "create",
+        "delete",
+        "label",
+        "annotate",
+        "patch",
+        "logs",
+        "exec",
+        "rollout",
+        "scale",
+        "explain",
+        "version",
+        "api-resources",
+        "api-versions",
+        "wait",
+        "kustomize",
+        "auth",
+        "events",
+        "run",
+        "expose",
+        "set",
+        "replace",
+        "cluster-info",
+        "top",
+    }
+)
 
 _KUBECTL_REFUSED_SUBCOMMANDS = {
     "config": "it reads and changes kubeconfig files, and the lab sets your credentials",
@@ -152,27 +182,72 @@ _AUTH_SUBCOMMANDS = frozenset({"can-i", "whoami"})
 
 # Global flags that accept a value; only these (and the booleans below) may come
 # before the subcommand, which is also what kubectl itself accepts there.
-_GLOBAL_VALUE_FLAGS = frozenset({
-    "namespace", "request-timeout", "v", "log-flush-frequency",
-    "kubeconfig", "server", "token", "as", "as-group", "as-uid", "as-user-extra",
-    "context", "cluster", "user", "username", "password", "certificate-authority",
-    "client-certificate", "client-key", "tls-server-name", "cache-dir", "proxy-url",
-    "kuberc", "profile", "profile-output", "vmodule",
-})
-_GLOBAL_BOOL_FLAGS = frozenset({
-    "match-server-version", "warnings-as-errors", "disable-compression",
-    "insecure-skip-tls-verify", "help",
-})
+_GLOBAL_VALUE_FLAGS = frozenset(
+    {
+        "namespace",
+        "request-timeout",
+        "v",
+        "log-flush-frequency",
+        "kubeconfig",
+        "server",
+        "token",
+        "as",
+        "as-group",
+        "as-uid",
+        "as-user-extra",
+        "context",
+        "cluster",
+        "user",
+        "username",
+        "password",
+        "certificate-authority",
+        "client-certificate",
+        "client-key",
+        "tls-server-name",
+        "cache-dir",
+        "proxy-url",
+        "kuberc",
+        "profile",
+        "profile-output",
+        "vmodule",
+    }
+)
+_GLOBAL_BOOL_FLAGS = frozenset(
+    {
+        "match-server-version",
+        "warnings-as-errors",
+        "disable-compression",
+        "insecure-skip-tls-verify",
+        "help",
+    }
+)
 _GLOBAL_SHORTS = {"n": "namespace", "s": "server", "v": "v", "h": "help"}
 
 _CREDENTIALS = "the lab chooses the cluster and your credentials"
 _SANDBOX_FLAGS = {
-    **{name: _CREDENTIALS for name in (
-        "kubeconfig", "server", "token", "as", "as-group", "as-uid", "as-user-extra",
-        "context", "cluster", "user", "username", "password", "insecure-skip-tls-verify",
-        "certificate-authority", "client-certificate", "client-key", "tls-server-name",
-        "proxy-url",
-    )},
+    **{
+        name: _CREDENTIALS
+        for name in (
+            "kubeconfig",
+            "server",
+            "token",
+            "as",
+            "as-group",
+            "as-uid",
+            "as-user-extra",
+            "context",
+            "cluster",
+            "user",
+            "username",
+            "password",
+            "insecure-skip-tls-verify",
+            "certificate-authority",
+            "client-certificate",
+            "client-key",
+            "tls-server-name",
+            "proxy-url",
+        )
+    },
     "cache-dir": "the lab manages kubectl's cache",
     "kuberc": "it reads a kubectl preferences file from this machine",
     "profile": "it writes profiling files on this machine",
@@ -198,13 +273,47 @@ _SANDBOX_FLAGS = {
 # Long flags that take a value in every subcommand that has them. Used to find
 # positional words and to read a value given as the next word.
 _VALUE_FLAGS = _GLOBAL_VALUE_FLAGS | {
-    "output", "selector", "filename", "kustomize", "container", "template",
-    "field-selector", "sort-by", "label-columns", "from-file", "from-env-file",
-    "from-literal", "patch-file", "patch", "type", "cert", "key", "image", "replicas",
-    "port", "target-port", "for", "timeout", "since", "since-time", "tail", "limit-bytes",
-    "chunk-size", "labels", "overrides", "env", "containers", "subresource", "raw",
-    "field-manager", "grace-period", "current-replicas", "to-revision",
-    "resource-version", "api-group", "pod-running-timeout",
+    "output",
+    "selector",
+    "filename",
+    "kustomize",
+    "container",
+    "template",
+    "field-selector",
+    "sort-by",
+    "label-columns",
+    "from-file",
+    "from-env-file",
+    "from-literal",
+    "patch-file",
+    "patch",
+    "type",
+    "cert",
+    "key",
+    "image",
+    "replicas",
+    "port",
+    "target-port",
+    "for",
+    "timeout",
+    "since",
+    "since-time",
+    "tail",
+    "limit-bytes",
+    "chunk-size",
+    "labels",
+    "overrides",
+    "env",
+    "containers",
+    "subresource",
+    "raw",
+    "field-manager",
+    "grace-period",
+    "current-replicas",
+    "to-revision",
+    "resource-version",
+    "api-group",
+    "pod-running-timeout",
 }
 
 # Short letters that take a value, and the subcommands where one is a boolean.
@@ -231,8 +340,8 @@ class _KubectlWords:
     flags: list[_Flag]
     before_subcommand: list[_Flag]
     subcommand: str | None
-    positionals: list[str]   # after the subcommand and before `--`, flag values skipped
-    plain_words: list[str]   # the same, but keeping anything that might be a flag's value
+    positionals: list[str]  # after the subcommand and before `--`, flag values skipped
+    plain_words: list[str]  # the same, but keeping anything that might be a flag's value
     after_dashes: list[str]  # everything after `--`
 
 
@@ -262,7 +371,7 @@ def _split_kubectl(args: list[str]) -> _KubectlWords:
     value_next = False
     for i, word in enumerate(args):
         if word == "--":
-            return _KubectlWords(flags, early, subcommand, positionals, plain, args[i + 1:])
+            return _KubectlWords(flags, early, subcommand, positionals, plain, args[i + 1 :])
         if subcommand is not None and not word.startswith("-"):
             plain.append(word)
         if word.startswith("-") and word != "-":
@@ -307,9 +416,7 @@ def _check_kubectl(args: list[str]) -> list[str]:
 
 def _check_kubectl_subcommand(sub: str, words: _KubectlWords) -> None:
     if DYNAMIC in sub:
-        raise CommandRefused(
-            "the kubectl subcommand must be typed out, not produced by `$(...)`"
-        )
+        raise CommandRefused("the kubectl subcommand must be typed out, not produced by `$(...)`")
     if sub in _KUBECTL_REFUSED_SUBCOMMANDS:
         raise CommandRefused(f"`kubectl {sub}` is refused: {_KUBECTL_REFUSED_SUBCOMMANDS[sub]}")
     if sub not in _KUBECTL_SUBCOMMANDS:
@@ -322,13 +429,9 @@ def _check_kubectl_subcommand(sub: str, words: _KubectlWords) -> None:
     if sub == "auth":
         first = words.positionals[0] if words.positionals else None
         if first not in _AUTH_SUBCOMMANDS or "reconcile" in words.plain_words:
-            raise CommandRefused(
-                "only `kubectl auth can-i` and `kubectl auth whoami` are allowed"
-            )
+            raise CommandRefused("only `kubectl auth can-i` and `kubectl auth whoami` are allowed")
     if sub == "apply" and "edit-last-applied" in words.plain_words:
-        raise CommandRefused(
-            "`kubectl apply edit-last-applied` is refused: it opens an editor"
-        )
+        raise CommandRefused("`kubectl apply edit-last-applied` is refused: it opens an editor")
     if sub == "kustomize":
         for directory in words.plain_words + words.after_dashes:
             _check_local_path("kubectl kustomize", directory, kustomize=True)
@@ -429,8 +532,7 @@ def _check_local_path(where: str, path: str, *, kustomize: bool = False) -> None
         )
     if "://" in path or path.startswith(("git@", "git::", "http:", "https:", "ssh:")):
         raise CommandRefused(
-            f"`{where} {shown}` is refused: URLs are not allowed, only files in the lab's "
-            "directory"
+            f"`{where} {shown}` is refused: URLs are not allowed, only files in the lab's directory"
         )
     if path.startswith("~"):
         raise CommandRefused(
@@ -443,13 +545,10 @@ def _check_local_path(where: str, path: str, *, kustomize: bool = False) -> None
             "paths inside the lab's directory"
         )
     if ".." in path.split("/"):
-        raise CommandRefused(
-            f"`{where} {shown}` is refused: `..` would leave the lab's directory"
-        )
+        raise CommandRefused(f"`{where} {shown}` is refused: `..` would leave the lab's directory")
     if not _PATH_CHARS.fullmatch(path) or path.startswith("-"):
         raise CommandRefused(
-            f"`{where} {shown}` is refused: file paths may use only letters, digits and "
-            "`. _ - + /`"
+            f"`{where} {shown}` is refused: file paths may use only letters, digits and `. _ - + /`"
         )
     if kustomize and ("//" in path or _HOST_LIKE.match(path)):
         raise CommandRefused(
@@ -461,21 +560,56 @@ def _check_local_path(where: str, path: str, *, kustomize: bool = False) -> None
 # --- yq -------------------------------------------------------------------------
 
 _YQ_SUBCOMMANDS = frozenset({"eval", "e", "eval-all", "ea"})
-_YQ_FORMATS = frozenset({
-    "auto", "a", "yaml", "y", "kyaml", "ky", "json", "j", "props", "p", "csv", "c",
-    "tsv", "t", "xml", "x", "base64", "base64url", "uri", "toml", "hcl", "h", "shell",
-    "s", "lua", "l", "ini", "i",
-})
+_YQ_FORMATS = frozenset(
+    {
+        "auto",
+        "a",
+        "yaml",
+        "y",
+        "kyaml",
+        "ky",
+        "json",
+        "j",
+        "props",
+        "p",
+        "csv",
+        "c",
+        "tsv",
+        "t",
+        "xml",
+        "x",
+        "base64",
+        "base64url",
+        "uri",
+        "toml",
+        "hcl",
+        "h",
+        "shell",
+        "s",
+        "lua",
+        "l",
+        "ini",
+        "i",
+    }
+)
 _YQ_BOOL_LONGS = {
-    "prettyPrint": "P", "unwrapScalar": "r", "exit-status": "e", "colors": "C",
-    "no-colors": "M", "no-doc": "N", "tojson": "j", "null-input": "n",
+    "prettyPrint": "P",
+    "unwrapScalar": "r",
+    "exit-status": "e",
+    "colors": "C",
+    "no-colors": "M",
+    "no-doc": "N",
+    "tojson": "j",
+    "null-input": "n",
 }
 _YQ_VALUE_LONGS = {"output-format": "o", "input-format": "p", "indent": "I"}
 _YQ_BOOL_SHORTS = frozenset("PreCMNjn")
 _YQ_VALUE_SHORTS = frozenset("opI")
 _YQ_REFUSED = {
-    "i": "it rewrites files in place", "inplace": "it rewrites files in place",
-    "s": "it writes files", "split-exp": "it writes files",
+    "i": "it rewrites files in place",
+    "inplace": "it rewrites files in place",
+    "s": "it writes files",
+    "split-exp": "it writes files",
     "split-exp-file": "it reads and writes files",
     "from-file": "it reads the expression from a file; type the expression instead",
     "expression": "give the expression as yq's argument instead",
@@ -501,7 +635,7 @@ def _check_yq(args: list[str]) -> list[str]:
         word = args[i]
         following = args[i + 1] if i + 1 < len(args) else None
         if word == "--":
-            positionals += args[i + 1:]
+            positionals += args[i + 1 :]
             break
         if word.startswith("-") and word != "-":
             found = _check_yq_flag(word, following)
@@ -547,9 +681,7 @@ def _check_yq_flag(word: str, following: str | None) -> _YqFlagWord:
             _check_yq_value(_YQ_VALUE_LONGS[name], value if sep else following, word)
             return _YqFlagWord(not sep, False)
         raise CommandRefused(_yq_not_allowed(word))
-    flags, used_next = _short_flags(
-        word, following, takes_value=lambda c: c in _YQ_VALUE_SHORTS
-    )
+    flags, used_next = _short_flags(word, following, takes_value=lambda c: c in _YQ_VALUE_SHORTS)
     null_input = False
     for flag in flags:
         if flag.name in _YQ_REFUSED:
@@ -595,12 +727,23 @@ def _check_yq_expression(expression: str) -> None:
 
 _GREP_BOOL_SHORTS = frozenset("ivcnEFwxoq")
 _GREP_VALUE_SHORTS = frozenset("ABCme")
-_GREP_BOOL_LONGS = frozenset({
-    "ignore-case", "invert-match", "count", "line-number", "extended-regexp",
-    "fixed-strings", "word-regexp", "only-matching",
-})
+_GREP_BOOL_LONGS = frozenset(
+    {
+        "ignore-case",
+        "invert-match",
+        "count",
+        "line-number",
+        "extended-regexp",
+        "fixed-strings",
+        "word-regexp",
+        "only-matching",
+    }
+)
 _GREP_VALUE_LONGS = {
-    "regexp": "e", "max-count": "m", "after-context": "A", "before-context": "B",
+    "regexp": "e",
+    "max-count": "m",
+    "after-context": "A",
+    "before-context": "B",
     "context": "C",
 }
 _GREP_READS_FILES = "grep reads the pipe here, not files"
@@ -620,7 +763,7 @@ def _check_grep(args: list[str]) -> list[str]:
         word = args[i]
         following = args[i + 1] if i + 1 < len(args) else None
         if word == "--":
-            positionals += args[i + 1:]
+            positionals += args[i + 1 :]
             break
         if word.startswith("-") and word != "-":
             # GNU grep reads options anywhere on the line, so every word is checked.
@@ -648,9 +791,7 @@ def _check_grep_flag(word: str, following: str | None, patterns: list[str]) -> i
             _grep_value(_GREP_VALUE_LONGS[name], value if sep else following, word, patterns)
             return 0 if sep else 1
         raise CommandRefused(_grep_not_allowed(word))
-    flags, used_next = _short_flags(
-        word, following, takes_value=lambda c: c in _GREP_VALUE_SHORTS
-    )
+    flags, used_next = _short_flags(word, following, takes_value=lambda c: c in _GREP_VALUE_SHORTS)
     for flag in flags:
         if flag.name in _GREP_REFUSED:
             raise CommandRefused(f"grep `-{flag.name}` is refused: {_GREP_REFUSED[flag.name]}")
@@ -701,7 +842,7 @@ def _check_head_or_tail(program: str, args: list[str]) -> list[str]:
         word = args[i]
         following = args[i + 1] if i + 1 < len(args) else None
         if word == "--" or not word.startswith("-") or word == "-":
-            _refuse_files(program, args[i + 1:] if word == "--" else args[i:])
+            _refuse_files(program, args[i + 1 :] if word == "--" else args[i:])
             break
         i += _check_count_flag(program, word, following)
         i += 1
@@ -743,7 +884,7 @@ def _count_not_allowed(program: str, word: str) -> str:
 def _check_wc(args: list[str]) -> list[str]:
     for index, word in enumerate(args):
         if word == "--":
-            _refuse_files("wc", args[index + 1:])
+            _refuse_files("wc", args[index + 1 :])
             break
         if word in {"--lines", "--words", "--bytes", "--chars"}:
             continue

@@ -26,8 +26,10 @@ from labapp.ops.waiting import wait_for
 
 pytestmark = pytest.mark.cluster
 
-COMMAND = re.compile(r'name="command" value="([^"]*)"><input type="hidden" name="step" '
-                     r'value="([^"]*)"')
+COMMAND = re.compile(
+    r'name="command" value="([^"]*)"><input type="hidden" name="step" '
+    r'value="([^"]*)"'
+)
 
 
 @pytest.fixture
@@ -51,26 +53,45 @@ def sse_done(client: httpx.Client, run_id: str) -> dict:
 def test_make_up_from_a_clean_clone_serves_a_learner_through_the_baseline_lab(clone):
     port, redis_port = free_port(), free_port()
     env = {**os.environ, "PORT": str(port), "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0"}
-    for leaked in ("DJANGO_SETTINGS_MODULE", "LABAPP_KUBECONFIG", "LABAPP_SQLITE_PATH",
-                   "DATABASE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"):
+    for leaked in (
+        "DJANGO_SETTINGS_MODULE",
+        "LABAPP_KUBECONFIG",
+        "LABAPP_SQLITE_PATH",
+        "DATABASE_URL",
+        "DJANGO_ALLOW_ASYNC_UNSAFE",
+    ):
         env.pop(leaked, None)
     log = clone / "make-up.log"
     with open(log, "wb") as out:
-        make = subprocess.Popen(["make", "up"], cwd=clone, env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        make = subprocess.Popen(
+            ["make", "up"],
+            cwd=clone,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         base = f"http://127.0.0.1:{port}"
-        wait_for(lambda: make.poll() is None and _answers(f"{base}/healthz"), timeout=600,
-                 interval=2, what=f"`make up` to serve (see {log})")
+        wait_for(
+            lambda: make.poll() is None and _answers(f"{base}/healthz"),
+            timeout=600,
+            interval=2,
+            what=f"`make up` to serve (see {log})",
+        )
         learner = httpx.Client(base_url=base, timeout=60, follow_redirects=True)
         learner.get("/")
         csrf = learner.cookies["csrftoken"]
-        started = learner.post("/labs/pss-baseline/begin/", data={"name": "Scripted"},
-                               headers={"X-CSRFToken": csrf})
+        started = learner.post(
+            "/labs/pss-baseline/begin/", data={"name": "Scripted"}, headers={"X-CSRFToken": csrf}
+        )
         assert started.status_code == 200
         csrf = learner.cookies["csrftoken"]  # rotated at login
-        wait_for(lambda: "sandbox-ready" in learner.get("/labs/pss-baseline/sandbox/").text,
-                 timeout=120, what="the sandbox")
+        wait_for(
+            lambda: "sandbox-ready" in learner.get("/labs/pss-baseline/sandbox/").text,
+            timeout=120,
+            what="the sandbox",
+        )
         page = learner.get("/labs/pss-baseline/").text
         slug = re.search(r'action="/sandboxes/([a-z0-9]+)/runs/"', page).group(1)
         outputs = []
@@ -78,9 +99,11 @@ def test_make_up_from_a_clean_clone_serves_a_learner_through_the_baseline_lab(cl
             command = html.unescape(command)
             if " exec " in command:
                 continue  # needs real containers; the lab says so
-            posted = learner.post(f"/sandboxes/{slug}/runs/",
-                                  data={"command": command, "step": step},
-                                  headers={"X-CSRFToken": csrf, "HX-Request": "true"})
+            posted = learner.post(
+                f"/sandboxes/{slug}/runs/",
+                data={"command": command, "step": step},
+                headers={"X-CSRFToken": csrf, "HX-Request": "true"},
+            )
             assert posted.status_code == 202, posted.text
             run_id = re.search(r'id="run-(\d+)"', posted.text).group(1)
             done = sse_done(learner, run_id)
@@ -89,13 +112,15 @@ def test_make_up_from_a_clean_clone_serves_a_learner_through_the_baseline_lab(cl
         final = learner.get("/labs/pss-baseline/").text
         assert 'data-testid="progress">100%' in final
         assert "✓ Lab complete" in final
-        assert any("violate the new PodSecurity enforce level" in html.unescape(o)
-                   for o in outputs)
+        assert any("violate the new PodSecurity enforce level" in html.unescape(o) for o in outputs)
     finally:
         os.killpg(make.pid, signal.SIGINT)
         make.wait(timeout=60)
-        subprocess.run([str(clone / ".venv/bin/python"), "manage.py", "localcluster", "down"],
-                       cwd=clone, capture_output=True)
+        subprocess.run(
+            [str(clone / ".venv/bin/python"), "manage.py", "localcluster", "down"],
+            cwd=clone,
+            capture_output=True,
+        )
     assert pids_mentioning(str(clone)) == []
 
 

@@ -26,9 +26,13 @@ def teacher(django_user_model):
 
 @pytest.fixture
 def workshop(teacher):
-    return workshop_create(instructor=teacher, title="PSS live", lab_ids=["pss-baseline"],
-                           starts_at=timezone.now() - dt.timedelta(minutes=1),
-                           ends_at=timezone.now() + dt.timedelta(hours=1))
+    return workshop_create(
+        instructor=teacher,
+        title="PSS live",
+        lab_ids=["pss-baseline"],
+        starts_at=timezone.now() - dt.timedelta(minutes=1),
+        ends_at=timezone.now() + dt.timedelta(hours=1),
+    )
 
 
 @pytest.fixture
@@ -42,8 +46,9 @@ def ada(workshop, django_user_model):
 def test_a_broadcast_reaches_a_learners_sse_stream(live_stack, workshop, ada):
     learner = HttpLearner.login(ada, live_stack.url)
     received = []
-    timer = threading.Timer(1.0, lambda: workshop_broadcast(
-        workshop=workshop, message="Break until 11:00 <b>sharp</b>"))
+    timer = threading.Timer(
+        1.0, lambda: workshop_broadcast(workshop=workshop, message="Break until 11:00 <b>sharp</b>")
+    )
     with learner.client.stream("GET", f"/w/{workshop.join_code}/events/") as response:
         assert response.status_code == 200
         timer.start()
@@ -54,19 +59,21 @@ def test_a_broadcast_reaches_a_learners_sse_stream(live_stack, workshop, ada):
     assert "event: broadcast" in received
     assert "Break until 11:00 &lt;b&gt;sharp&lt;/b&gt;" in received[-1]  # escaped, as text
     outsider = HttpLearner.login(
-        Enrolment.objects.get(user=ada).user.__class__.objects.create_user("eve"),
-        live_stack.url)
+        Enrolment.objects.get(user=ada).user.__class__.objects.create_user("eve"), live_stack.url
+    )
     assert outsider.client.get(f"/w/{workshop.join_code}/events/").status_code == 404
 
 
 def test_the_instructor_watches_a_learner_progress_without_reloading(
-        live_stack, browser, workshop, ada, teacher):
+    live_stack, browser, workshop, ada, teacher
+):
     sandbox = wait_until_ready(Sandbox.objects.get(owner=ada))
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     session = Client()
     session.force_login(teacher)
-    context.add_cookies([{"name": "sessionid", "value": session.cookies["sessionid"].value,
-                          "url": live_stack.url}])
+    context.add_cookies(
+        [{"name": "sessionid", "value": session.cookies["sessionid"].value, "url": live_stack.url}]
+    )
     page = context.new_page()
     page.goto(f"{live_stack.url}/teach/{workshop.join_code}/")
     page.evaluate("window.notReloaded = true")
@@ -75,17 +82,23 @@ def test_the_instructor_watches_a_learner_progress_without_reloading(
     screenshot(page, "dashboard-01-before")
 
     learner = HttpLearner.login(ada, live_stack.url)
-    posted = learner.post(f"/sandboxes/{sandbox.slug}/runs/",
-                          {"command": "kubectl apply -k assets/baseline-namespace",
-                           "step": "label-namespace"})
+    posted = learner.post(
+        f"/sandboxes/{sandbox.slug}/runs/",
+        {"command": "kubectl apply -k assets/baseline-namespace", "step": "label-namespace"},
+    )
     assert posted.status_code == 202
 
     page.locator("tr[data-learner='Ada'] td.cell[data-state='passed']").first.wait_for(
-        timeout=30_000)
+        timeout=30_000
+    )
     assert page.evaluate("window.notReloaded") is True  # the matrix changed in place
-    assert page.locator("tr[data-learner='Ada'] td.cell").nth(1).get_attribute(
-        "data-state") == "working"
-    assert "kubectl apply -k assets/baseline-namespace" in page.locator(
-        "tr[data-learner='Ada']").inner_text()
+    assert (
+        page.locator("tr[data-learner='Ada'] td.cell").nth(1).get_attribute("data-state")
+        == "working"
+    )
+    assert (
+        "kubectl apply -k assets/baseline-namespace"
+        in page.locator("tr[data-learner='Ada']").inner_text()
+    )
     screenshot(page, "dashboard-02-after")
     context.close()

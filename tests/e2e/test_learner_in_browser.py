@@ -18,9 +18,12 @@ pytestmark = [pytest.mark.cluster, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def workshop():
     return Workshop.objects.create(
-        title="Pod Security, hands on", join_code="PSS2026", lab_ids=["pss-baseline"],
+        title="Pod Security, hands on",
+        join_code="PSS2026",
+        lab_ids=["pss-baseline"],
         starts_at=timezone.now() - dt.timedelta(minutes=5),
-        ends_at=timezone.now() + dt.timedelta(hours=2))
+        ends_at=timezone.now() + dt.timedelta(hours=2),
+    )
 
 
 def run_and_wait(page, button) -> str:
@@ -36,8 +39,7 @@ def run_and_wait(page, button) -> str:
     return panel.inner_text()
 
 
-def test_a_learner_joins_and_completes_the_baseline_lab_by_clicking_run(
-        page, live_stack, workshop):
+def test_a_learner_joins_and_completes_the_baseline_lab_by_clicking_run(page, live_stack, workshop):
     page.goto(live_stack.url + "/")
     page.get_by_label("Join code").fill("pss2026")
     page.get_by_label("Your name, as your instructor will see it").fill("Ada")
@@ -57,8 +59,12 @@ def test_a_learner_joins_and_completes_the_baseline_lab_by_clicking_run(
             command = step.locator(".command").nth(index)
             if command.locator(".note").count():
                 continue  # exec: needs real containers, as the step explains
-            outputs.append(run_and_wait(page, page.locator(f"#step-{step_id}")
-                                        .get_by_role("button", name="Run:").nth(index)))
+            outputs.append(
+                run_and_wait(
+                    page,
+                    page.locator(f"#step-{step_id}").get_by_role("button", name="Run:").nth(index),
+                )
+            )
         page.locator(f"#step-{step_id} .state-badge[data-state='passed']").wait_for()
         checks = page.locator(f"#step-{step_id} .check")
         assert checks.count() == page.locator(f"#step-{step_id} .check-pass").count() > 0

@@ -17,16 +17,20 @@ pytestmark = [pytest.mark.cluster, pytest.mark.django_db]
 
 def test_rehearse_all_is_green_for_the_pod_security_labs(local_cluster):
     out = StringIO()
-    call_command("labs", "rehearse", "--all", "--kubeconfig", str(local_cluster.kubeconfig_path),
-                 stdout=out)
+    call_command(
+        "labs", "rehearse", "--all", "--kubeconfig", str(local_cluster.kubeconfig_path), stdout=out
+    )
     report = out.getvalue()
     print(report)  # the per-step tables are the rehearsal's evidence
     assert "rehearsal passed for 3 lab(s)" in report
     for lab in ("pss-privileged", "pss-baseline", "pss-restricted"):
         assert f"== {lab}: PASS" in report
     # Each check is shown failing before its step and passing after it.
-    assert re.search(r"label pod-security\.kubernetes\.io/enforce=baseline on Namespace "
-                     r"assets-[a-z0-9]+ +fail +pass", report)
+    assert re.search(
+        r"label pod-security\.kubernetes\.io/enforce=baseline on Namespace "
+        r"assets-[a-z0-9]+ +fail +pass",
+        report,
+    )
     assert re.search(r"condition ReplicaFailure=True, reason FailedCreate.* +pass +pass", report)
     assert "(skipped on simulated nodes: kubectl -n {{ ns.assets }} exec" in report
 
@@ -49,29 +53,52 @@ def edit_lab(root, change) -> None:
 def test_a_check_that_already_passes_before_its_step_is_a_violation(lab_copy, local_cluster):
     def only_trivial_checks(lab):
         lab["steps"][0]["checks"] = [
-            {"kind": "exists", "object": {"kind": "Namespace", "name": "{{ ns.assets }}"}}]
+            {"kind": "exists", "object": {"kind": "Namespace", "name": "{{ ns.assets }}"}}
+        ]
         lab["steps"] = lab["steps"][:1]
+
     edit_lab(lab_copy, only_trivial_checks)
     out = StringIO()
     with pytest.raises(CommandError, match="rehearsal failed for: pss-baseline"):
-        call_command("labs", "rehearse", "pss-baseline", "--path", str(lab_copy),
-                     "--kubeconfig", str(local_cluster.kubeconfig_path), stdout=out)
+        call_command(
+            "labs",
+            "rehearse",
+            "pss-baseline",
+            "--path",
+            str(lab_copy),
+            "--kubeconfig",
+            str(local_cluster.kubeconfig_path),
+            stdout=out,
+        )
     assert "every check passes before the step is done, so the checks prove nothing" in (
-        out.getvalue())
+        out.getvalue()
+    )
 
 
 def test_a_check_that_still_fails_after_its_step_is_a_violation(lab_copy, local_cluster):
     def wrong_expectation(lab):
         lab["steps"][0]["checks"][0]["equals"] = "restricted"
         lab["steps"] = lab["steps"][:1]
+
     edit_lab(lab_copy, wrong_expectation)
     out = StringIO()
     with pytest.raises(CommandError):
-        call_command("labs", "rehearse", "pss-baseline", "--path", str(lab_copy),
-                     "--kubeconfig", str(local_cluster.kubeconfig_path), stdout=out)
-    assert re.search(r"failed after the step: expected label pod-security\.kubernetes\.io/enforce="
-                     r"restricted on Namespace assets-[a-z0-9]+; found: "
-                     r"pod-security\.kubernetes\.io/enforce=baseline", out.getvalue())
+        call_command(
+            "labs",
+            "rehearse",
+            "pss-baseline",
+            "--path",
+            str(lab_copy),
+            "--kubeconfig",
+            str(local_cluster.kubeconfig_path),
+            stdout=out,
+        )
+    assert re.search(
+        r"failed after the step: expected label pod-security\.kubernetes\.io/enforce="
+        r"restricted on Namespace assets-[a-z0-9]+; found: "
+        r"pod-security\.kubernetes\.io/enforce=baseline",
+        out.getvalue(),
+    )
 
 
 def test_rehearsal_against_an_unreachable_cluster_says_so(lab_copy, tmp_path, unused_tcp_port):
@@ -79,5 +106,13 @@ def test_rehearsal_against_an_unreachable_cluster_says_so(lab_copy, tmp_path, un
 
     kubeconfig = write_unreachable_kubeconfig(tmp_path / "kc", unused_tcp_port)
     with pytest.raises(CommandError, match=r"cannot rehearse pss-baseline: .*could not be reached"):
-        call_command("labs", "rehearse", "pss-baseline", "--path", str(lab_copy),
-                     "--kubeconfig", str(kubeconfig), stdout=StringIO())
+        call_command(
+            "labs",
+            "rehearse",
+            "pss-baseline",
+            "--path",
+            str(lab_copy),
+            "--kubeconfig",
+            str(kubeconfig),
+            stdout=StringIO(),
+        )

@@ -27,7 +27,8 @@ def test_unknown_check_kind():
 
 def test_step_without_checks():
     assert problems_of("no-checks") == [
-        "lab.yaml:7: step 'first' has no checks; every step needs at least one"]
+        "lab.yaml:7: step 'first' has no checks; every step needs at least one"
+    ]
 
 
 def test_missing_kustomize_folder():
@@ -38,7 +39,8 @@ def test_missing_kustomize_folder():
 
 def test_duplicate_step_id():
     assert problems_of("duplicate-step") == [
-        "lab.yaml:13: duplicate step id 'same' (first used on line 7)"]
+        "lab.yaml:13: duplicate step id 'same' (first used on line 7)"
+    ]
 
 
 def test_templates_naming_unknown_namespaces_in_yaml_and_markdown():
@@ -84,4 +86,8 @@ def test_the_shipped_labs_are_valid():
     assert problems == []
     baseline = next(lab for lab in labs if lab.id == "pss-baseline")
     assert [s.id for s in baseline.steps] == [
-        "label-namespace", "recycle-pods", "inspect-status", "fix-deployment"]
+        "label-namespace",
+        "recycle-pods",
+        "inspect-status",
+        "fix-deployment",
+    ]

@@ -14,16 +14,19 @@ from labapp.lib.placeholders import render
 
 
 def build(folder) -> list[dict]:
-    built = subprocess.run([str(kubectl_path()), "kustomize", str(folder)], capture_output=True,
-                           text=True, check=True)
+    built = subprocess.run(
+        [str(kubectl_path()), "kustomize", str(folder)], capture_output=True, text=True, check=True
+    )
     return list(yaml.safe_load_all(built.stdout))
 
 
 def test_rendered_overlay_uses_the_learners_namespace_and_keeps_other_names(tmp_path):
     lab = load_lab(settings.LAB_STEPS_DIR / "pss-baseline")
     render_workspace(lab, {"assets": "assets-k7m2q"}, tmp_path)
-    objects = {(o["kind"], o["metadata"]["name"]): o
-               for o in build(tmp_path / "assets" / "baseline-namespace")}
+    objects = {
+        (o["kind"], o["metadata"]["name"]): o
+        for o in build(tmp_path / "assets" / "baseline-namespace")
+    }
 
     namespace = objects[("Namespace", "assets-k7m2q")]
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "baseline"

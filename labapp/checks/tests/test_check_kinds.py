@@ -36,11 +36,13 @@ spec:
 @pytest.fixture(scope="module")
 def ns(kubectl) -> str:
     name = f"checks-{secrets.token_hex(3)}"
-    for args in (["create", "namespace", name],
-                 ["label", "namespace", name, "team=blue"],
-                 ["annotate", "namespace", name, "owner=ops"],
-                 ["-n", name, "create", "configmap", "settings", "--from-literal=PORT=8080"],
-                 ["-n", name, "apply", "-f", "-"]):
+    for args in (
+        ["create", "namespace", name],
+        ["label", "namespace", name, "team=blue"],
+        ["annotate", "namespace", name, "owner=ops"],
+        ["-n", name, "create", "configmap", "settings", "--from-literal=PORT=8080"],
+        ["-n", name, "apply", "-f", "-"],
+    ):
         done = kubectl(*args, stdin=DEPLOYMENT if args[-1] == "-" else None)
         assert done.returncode == 0, done.stderr
 
@@ -74,57 +76,128 @@ CASES = {
     "exists": (
         {"kind": "exists", "object": {"kind": "ConfigMap", "name": "settings", "namespace": "NS"}},
         {"kind": "exists", "object": {"kind": "ConfigMap", "name": "nope", "namespace": "NS"}},
-        "ConfigMap nope in namespace NS to exist", "ConfigMap nope in namespace NS does not exist"),
+        "ConfigMap nope in namespace NS to exist",
+        "ConfigMap nope in namespace NS does not exist",
+    ),
     "absent": (
         {"kind": "absent", "object": {"kind": "Secret", "name": "nope", "namespace": "NS"}},
         {"kind": "absent", "object": {"kind": "ConfigMap", "name": "settings", "namespace": "NS"}},
-        "no ConfigMap settings", "ConfigMap settings"),
+        "no ConfigMap settings",
+        "ConfigMap settings",
+    ),
     "label": (
-        {"kind": "label", "object": {"kind": "Namespace", "name": "NS"}, "key": "team",
-         "equals": "blue"},
-        {"kind": "label", "object": {"kind": "Namespace", "name": "NS"},
-         "key": "pod-security.kubernetes.io/enforce", "equals": "baseline"},
+        {
+            "kind": "label",
+            "object": {"kind": "Namespace", "name": "NS"},
+            "key": "team",
+            "equals": "blue",
+        },
+        {
+            "kind": "label",
+            "object": {"kind": "Namespace", "name": "NS"},
+            "key": "pod-security.kubernetes.io/enforce",
+            "equals": "baseline",
+        },
         "label pod-security.kubernetes.io/enforce=baseline on Namespace NS",
-        "no such label on Namespace NS"),
+        "no such label on Namespace NS",
+    ),
     "annotation": (
-        {"kind": "annotation", "object": {"kind": "Namespace", "name": "NS"}, "key": "owner",
-         "equals": "ops"},
-        {"kind": "annotation", "object": {"kind": "Namespace", "name": "NS"}, "key": "owner",
-         "equals": "dev"},
-        "annotation owner=dev", "owner=ops on Namespace NS"),
+        {
+            "kind": "annotation",
+            "object": {"kind": "Namespace", "name": "NS"},
+            "key": "owner",
+            "equals": "ops",
+        },
+        {
+            "kind": "annotation",
+            "object": {"kind": "Namespace", "name": "NS"},
+            "key": "owner",
+            "equals": "dev",
+        },
+        "annotation owner=dev",
+        "owner=ops on Namespace NS",
+    ),
     "field": (
-        {"kind": "field", "object": {"kind": "ConfigMap", "name": "settings", "namespace": "NS"},
-         "path": "data.PORT", "equals": "8080"},
-        {"kind": "field", "object": {"kind": "Deployment", "name": "web", "namespace": "NS"},
-         "path": "spec.replicas", "equals": 3},
-        "spec.replicas=3", "spec.replicas=1 on Deployment web"),
+        {
+            "kind": "field",
+            "object": {"kind": "ConfigMap", "name": "settings", "namespace": "NS"},
+            "path": "data.PORT",
+            "equals": "8080",
+        },
+        {
+            "kind": "field",
+            "object": {"kind": "Deployment", "name": "web", "namespace": "NS"},
+            "path": "spec.replicas",
+            "equals": 3,
+        },
+        "spec.replicas=3",
+        "spec.replicas=1 on Deployment web",
+    ),
     "field-contains": (
-        {"kind": "field", "object": {"kind": "Deployment", "name": "web", "namespace": "NS"},
-         "path": "spec.template.spec.containers[0].image", "contains": "web:1"},
-        {"kind": "field", "object": {"kind": "Deployment", "name": "web", "namespace": "NS"},
-         "path": "spec.template.spec.containers[0].securityContext.privileged",
-         "equals": True},
-        "securityContext.privileged=true", "is not set on Deployment web"),
+        {
+            "kind": "field",
+            "object": {"kind": "Deployment", "name": "web", "namespace": "NS"},
+            "path": "spec.template.spec.containers[0].image",
+            "contains": "web:1",
+        },
+        {
+            "kind": "field",
+            "object": {"kind": "Deployment", "name": "web", "namespace": "NS"},
+            "path": "spec.template.spec.containers[0].securityContext.privileged",
+            "equals": True,
+        },
+        "securityContext.privileged=true",
+        "is not set on Deployment web",
+    ),
     "condition": (
-        {"kind": "condition", "object": {"kind": "Deployment", "name": "web", "namespace": "NS"},
-         "type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"},
-        {"kind": "condition", "object": {"kind": "Deployment", "name": "web", "namespace": "NS"},
-         "type": "ReplicaFailure", "reason": "FailedCreate"},
+        {
+            "kind": "condition",
+            "object": {"kind": "Deployment", "name": "web", "namespace": "NS"},
+            "type": "Available",
+            "status": "True",
+            "reason": "MinimumReplicasAvailable",
+        },
+        {
+            "kind": "condition",
+            "object": {"kind": "Deployment", "name": "web", "namespace": "NS"},
+            "type": "ReplicaFailure",
+            "reason": "FailedCreate",
+        },
         "condition ReplicaFailure=True, reason FailedCreate",
-        "no ReplicaFailure condition on Deployment web (it has: "),
+        "no ReplicaFailure condition on Deployment web (it has: ",
+    ),
     "pod_count": (
-        {"kind": "pod_count", "namespace": "NS", "selector": "app=web", "phase": "Running",
-         "count": 1},
-        {"kind": "pod_count", "namespace": "NS", "selector": "app=web", "phase": "Running",
-         "count": 0},
-        "0 Running pods matching app=web in namespace NS", "1 Running: web-"),
+        {
+            "kind": "pod_count",
+            "namespace": "NS",
+            "selector": "app=web",
+            "phase": "Running",
+            "count": 1,
+        },
+        {
+            "kind": "pod_count",
+            "namespace": "NS",
+            "selector": "app=web",
+            "phase": "Running",
+            "count": 0,
+        },
+        "0 Running pods matching app=web in namespace NS",
+        "1 Running: web-",
+    ),
     "cel": (
-        {"kind": "cel", "object": {"kind": "Pod", "namespace": "NS", "selector": "app=web"},
-         "expression": "object.spec.containers.all(c, c.securityContext.runAsUser != 0)"},
-        {"kind": "cel", "object": {"kind": "Pod", "namespace": "NS", "selector": "app=web"},
-         "expression": "object.spec.containers.all(c, c.securityContext.runAsUser == 0)"},
+        {
+            "kind": "cel",
+            "object": {"kind": "Pod", "namespace": "NS", "selector": "app=web"},
+            "expression": "object.spec.containers.all(c, c.securityContext.runAsUser != 0)",
+        },
+        {
+            "kind": "cel",
+            "object": {"kind": "Pod", "namespace": "NS", "selector": "app=web"},
+            "expression": "object.spec.containers.all(c, c.securityContext.runAsUser == 0)",
+        },
         "`object.spec.containers.all(c, c.securityContext.runAsUser == 0)` to hold",
-        "false for Pod web-"),
+        "false for Pod web-",
+    ),
 }
 
 
@@ -149,11 +222,19 @@ def test_each_kind_passes_fails_with_expected_and_found_and_errors(name, ns, ctx
 
 
 def test_output_check_reads_the_steps_last_command():
-    warn = parse_check({"kind": "output", "stream": "stderr",
-                        "pattern": 'violate the new PodSecurity enforce level "baseline:latest"'})
-    said = CheckContext(kubeconfig=None, stdout="namespace/assets configured\n",
-                        stderr='Warning: existing pods in namespace "assets" violate the new '
-                               'PodSecurity enforce level "baseline:latest"\n')
+    warn = parse_check(
+        {
+            "kind": "output",
+            "stream": "stderr",
+            "pattern": 'violate the new PodSecurity enforce level "baseline:latest"',
+        }
+    )
+    said = CheckContext(
+        kubeconfig=None,
+        stdout="namespace/assets configured\n",
+        stderr='Warning: existing pods in namespace "assets" violate the new '
+        'PodSecurity enforce level "baseline:latest"\n',
+    )
     assert warn.evaluate(said).status is Status.PASS
     wrong_stream = parse_check({"kind": "output", "stream": "stdout", "pattern": "violate"})
     outcome = wrong_stream.evaluate(said)
@@ -167,16 +248,25 @@ def test_output_check_reads_the_steps_last_command():
 
 
 def test_an_unknown_kind_on_the_server_is_an_error_not_a_failure(ctx, ns):
-    widget = parse_check({"kind": "exists", "object": {"apiVersion": "example.com/v1",
-                                                       "kind": "Widget", "name": "w"}})
+    widget = parse_check(
+        {
+            "kind": "exists",
+            "object": {"apiVersion": "example.com/v1", "kind": "Widget", "name": "w"},
+        }
+    )
     outcome = widget.evaluate(ctx)
     assert outcome.status is Status.ERROR
     assert "no kind Widget in example.com/v1" in outcome.detail
 
 
 def test_a_cel_expression_that_cannot_evaluate_is_an_error(ctx, ns):
-    broken = parse_check({"kind": "cel", "object": {"kind": "Namespace", "name": ns},
-                          "expression": "object.spec.nothing.here == 1"})
+    broken = parse_check(
+        {
+            "kind": "cel",
+            "object": {"kind": "Namespace", "name": ns},
+            "expression": "object.spec.nothing.here == 1",
+        }
+    )
     outcome = broken.evaluate(ctx)
     assert outcome.status is Status.ERROR
     assert f"failed on Namespace {ns}" in outcome.detail
@@ -185,32 +275,69 @@ def test_a_cel_expression_that_cannot_evaluate_is_an_error(ctx, ns):
 def test_wait_polls_until_the_cluster_catches_up(kubectl, ns, ctx):
     scaled = kubectl("-n", ns, "scale", "deployment", "web", "--replicas=2")
     assert scaled.returncode == 0, scaled.stderr
-    two = parse_check({"kind": "pod_count", "namespace": ns, "selector": "app=web",
-                       "count": 2, "wait": 30})
+    two = parse_check(
+        {"kind": "pod_count", "namespace": ns, "selector": "app=web", "count": 2, "wait": 30}
+    )
     [outcome] = evaluate_checks([two], ctx)
     assert outcome.status is Status.PASS, outcome
-    [no_wait] = evaluate_checks([parse_check({"kind": "pod_count", "namespace": ns,
-                                              "selector": "app=web", "count": 3})], ctx, wait=False)
+    [no_wait] = evaluate_checks(
+        [parse_check({"kind": "pod_count", "namespace": ns, "selector": "app=web", "count": 3})],
+        ctx,
+        wait=False,
+    )
     assert no_wait.status is Status.FAIL
 
 
-@pytest.mark.parametrize("raw, key, reason", [
-    ({"kind": "colour"}, "kind", "unknown check kind 'colour'"),
-    ({"kind": "label", "object": {"kind": "Namespace", "name": "a"}, "key": "k"}, None,
-     "label check needs `equals`"),
-    ({"kind": "label", "object": {"kind": "Namespace", "name": "a"}, "key": "k", "equals": "v",
-      "colour": 1}, "colour", "unknown keys: colour"),
-    ({"kind": "exists", "object": {"kind": "Widget", "name": "a"}}, "object",
-     "`object.apiVersion` is required for kind Widget"),
-    ({"kind": "exists", "object": {"kind": "Pod"}}, "object", "exactly one of name or selector"),
-    ({"kind": "cel", "object": {"kind": "Pod", "name": "a"}, "expression": "object.("},
-     "expression", "CEL does not compile"),
-    ({"kind": "output", "pattern": "("}, "pattern", "not a valid regex"),
-    ({"kind": "pod_count", "namespace": "a", "count": "one"}, None, "expected an integer"),
-    ({"kind": "pod_count", "namespace": "a", "count": 1, "wait": 600}, "wait", "from 0 to 60"),
-    ({"kind": "field", "object": {"kind": "Pod", "name": "a"}, "path": "spec..x",
-      "equals": 1}, None, "cannot read field path"),
-])
+@pytest.mark.parametrize(
+    "raw, key, reason",
+    [
+        ({"kind": "colour"}, "kind", "unknown check kind 'colour'"),
+        (
+            {"kind": "label", "object": {"kind": "Namespace", "name": "a"}, "key": "k"},
+            None,
+            "label check needs `equals`",
+        ),
+        (
+            {
+                "kind": "label",
+                "object": {"kind": "Namespace", "name": "a"},
+                "key": "k",
+                "equals": "v",
+                "colour": 1,
+            },
+            "colour",
+            "unknown keys: colour",
+        ),
+        (
+            {"kind": "exists", "object": {"kind": "Widget", "name": "a"}},
+            "object",
+            "`object.apiVersion` is required for kind Widget",
+        ),
+        (
+            {"kind": "exists", "object": {"kind": "Pod"}},
+            "object",
+            "exactly one of name or selector",
+        ),
+        (
+            {"kind": "cel", "object": {"kind": "Pod", "name": "a"}, "expression": "object.("},
+            "expression",
+            "CEL does not compile",
+        ),
+        ({"kind": "output", "pattern": "("}, "pattern", "not a valid regex"),
+        ({"kind": "pod_count", "namespace": "a", "count": "one"}, None, "expected an integer"),
+        ({"kind": "pod_count", "namespace": "a", "count": 1, "wait": 600}, "wait", "from 0 to 60"),
+        (
+            {
+                "kind": "field",
+                "object": {"kind": "Pod", "name": "a"},
+                "path": "spec..x",
+                "equals": 1,
+            },
+            None,
+            "cannot read field path",
+        ),
+    ],
+)
 def test_malformed_checks_are_refused_naming_the_field(raw, key, reason):
     with pytest.raises(CheckSpecError) as refused:
         parse_check(raw)

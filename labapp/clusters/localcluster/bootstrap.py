@@ -18,14 +18,20 @@ DEFAULT_ACCOUNT_TIMEOUT = 60.0
 def ensure_node_and_default_account(kubeconfig, node_name: str, progress: Progress) -> None:
     forget_client(kubeconfig)
     core = k8s.CoreV1Api(api_client(kubeconfig))
-    node = k8s.V1Node(metadata=k8s.V1ObjectMeta(
-        name=node_name,
-        # KWOK manages every node (--manage-all-nodes); the labels are what
-        # a scheduler and a learner expect to see on a node.
-        labels={"type": "kwok", "kubernetes.io/hostname": node_name,
-                "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"},
-        annotations={"kwok.x-k8s.io/node": "fake"},
-    ))
+    node = k8s.V1Node(
+        metadata=k8s.V1ObjectMeta(
+            name=node_name,
+            # KWOK manages every node (--manage-all-nodes); the labels are what
+            # a scheduler and a learner expect to see on a node.
+            labels={
+                "type": "kwok",
+                "kubernetes.io/hostname": node_name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+            },
+            annotations={"kwok.x-k8s.io/node": "fake"},
+        )
+    )
     try:
         core.create_node(node)
         progress(f"created node {node_name} (simulated by KWOK)")
@@ -33,13 +39,19 @@ def ensure_node_and_default_account(kubeconfig, node_name: str, progress: Progre
         if exc.status != 409:
             raise
     started = time.monotonic()
-    _wait(lambda: _node_ready(core, node_name), NODE_READY_TIMEOUT,
-          f"node {node_name} did not become Ready; is kwok running?")
+    _wait(
+        lambda: _node_ready(core, node_name),
+        NODE_READY_TIMEOUT,
+        f"node {node_name} did not become Ready; is kwok running?",
+    )
     progress(f"node {node_name} is Ready after {time.monotonic() - started:.1f}s")
     # ServiceAccount admission refuses pods until `default` exists, and a
     # lab's first error would then be about that, not about PodSecurity.
-    _wait(lambda: _has_default_account(core), DEFAULT_ACCOUNT_TIMEOUT,
-          "ServiceAccount default/default was not created; is kube-controller-manager running?")
+    _wait(
+        lambda: _has_default_account(core),
+        DEFAULT_ACCOUNT_TIMEOUT,
+        "ServiceAccount default/default was not created; is kube-controller-manager running?",
+    )
 
 
 def _node_ready(core: k8s.CoreV1Api, name: str) -> bool:

@@ -177,21 +177,43 @@ class Toolchain:
             for module, programs in PROGRAMS.items():
                 ldflags = self._kube_ldflags() if module == "kube" else "-s -w"
                 names = ", ".join(name for name, _ in programs)
-                progress(f"building {names} (Go module localcluster/{module}); "
-                         "a first build takes several minutes")
+                progress(
+                    f"building {names} (Go module localcluster/{module}); "
+                    "a first build takes several minutes"
+                )
                 started = time.monotonic()
                 for name, package in programs:
-                    self._go(go, module, env, ["build", "-trimpath", "-ldflags", ldflags,
-                                               "-o", str(staging / "bin" / name), package])
+                    self._go(
+                        go,
+                        module,
+                        env,
+                        [
+                            "build",
+                            "-trimpath",
+                            "-ldflags",
+                            ldflags,
+                            "-o",
+                            str(staging / "bin" / name),
+                            package,
+                        ],
+                    )
                 timings[module] = round(time.monotonic() - started, 1)
                 progress(f"built {names} in {timings[module]:.0f}s")
-            kwok_dir = self._go(go, "kwok", env, ["list", "-m", "-f", "{{.Dir}}",
-                                                  "sigs.k8s.io/kwok"]).strip()
+            kwok_dir = self._go(
+                go, "kwok", env, ["list", "-m", "-f", "{{.Dir}}", "sigs.k8s.io/kwok"]
+            ).strip()
             stages = [(Path(kwok_dir) / stage).read_text() for stage in KWOK_STAGES]
             (staging / "kwok.yaml").write_text("\n---\n".join(stages))
-            (staging / "build-info.json").write_text(json.dumps(
-                {"kube_version": self.kube_version, "seconds": timings,
-                 "built_at": time.time()}, indent=2))
+            (staging / "build-info.json").write_text(
+                json.dumps(
+                    {
+                        "kube_version": self.kube_version,
+                        "seconds": timings,
+                        "built_at": time.time(),
+                    },
+                    indent=2,
+                )
+            )
             if self.output_dir.exists():
                 shutil.rmtree(self.output_dir)
             staging.rename(self.output_dir)
@@ -202,9 +224,12 @@ class Toolchain:
         return found
 
     def _go(self, go: str, module: str, env: dict[str, str], args: list[str]) -> str:
-        result = subprocess.run([go, *args], cwd=self.modules_dir / module, env=env,
-                                capture_output=True, text=True)
+        result = subprocess.run(
+            [go, *args], cwd=self.modules_dir / module, env=env, capture_output=True, text=True
+        )
         if result.returncode != 0:
-            raise BuildError(f"`go {' '.join(args[:1])}` failed in localcluster/{module}:\n"
-                             f"{result.stderr[-4000:]}")
+            raise BuildError(
+                f"`go {' '.join(args[:1])}` failed in localcluster/{module}:\n"
+                f"{result.stderr[-4000:]}"
+            )
         return result.stdout

@@ -123,8 +123,14 @@ class LocalCluster:
             raise
         progress(f"cluster {self.name!r} is ready: KUBECONFIG={self.kubeconfig_path}")
 
-    def _start_missing(self, binaries: Binaries, ports: dict[str, int], moved: set[str],
-                       started: list[str], progress: Progress) -> None:
+    def _start_missing(
+        self,
+        binaries: Binaries,
+        ports: dict[str, int],
+        moved: set[str],
+        started: list[str],
+        progress: Progress,
+    ) -> None:
         for component in COMPONENTS:
             found = self._running(component)
             # A restarted upstream on the same port is fine: clients reconnect.
@@ -135,8 +141,13 @@ class LocalCluster:
                 progress(f"{component.name} is already running (pid {found.pid})")
                 continue
             if found:
-                why = ("its binaries changed" if not current else
-                       "a component it uses moved port" if upstream_moved else "it is unhealthy")
+                why = (
+                    "its binaries changed"
+                    if not current
+                    else "a component it uses moved port"
+                    if upstream_moved
+                    else "it is unhealthy"
+                )
                 progress(f"restarting {component.name} (pid {found.pid}): {why}")
                 self._stop(component.name)
             started.append(component.name)
@@ -156,14 +167,16 @@ class LocalCluster:
         for component in COMPONENTS:
             found = self._running(component)
             pid = found.pid if found else None
-            report.append(ComponentStatus(
-                name=component.name,
-                pid=pid,
-                port=ports.get(component.owns[0]),
-                running=pid is not None,
-                healthy=bool(pid) and self._healthy(component, ports),
-                rss_mib=processes.rss_mib(pid) if pid else None,
-            ))
+            report.append(
+                ComponentStatus(
+                    name=component.name,
+                    pid=pid,
+                    port=ports.get(component.owns[0]),
+                    running=pid is not None,
+                    healthy=bool(pid) and self._healthy(component, ports),
+                    rss_mib=processes.rss_mib(pid) if pid else None,
+                )
+            )
         return report
 
     # -- internals -----------------------------------------------------------
@@ -176,17 +189,25 @@ class LocalCluster:
             processes.stop(recorded.pid, recorded.binary)
         self._pid_path(name).unlink(missing_ok=True)
 
-    def _start(self, component: Component, binaries: Binaries, ports: dict[str, int],
-               progress: Progress) -> None:
+    def _start(
+        self, component: Component, binaries: Binaries, ports: dict[str, int], progress: Progress
+    ) -> None:
         progress(f"starting {component.name} on 127.0.0.1:{ports[component.owns[0]]}")
         binary = binaries.path(component.name)
         argv = [str(binary), *self._args(component.name, binaries, ports)]
         # kwok reads ~/.kwok/kwok.yaml unless told otherwise: keep it to our folder.
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.workdir),
-               "KWOK_WORKDIR": str(self.workdir / "kwok")}
-        pid = processes.spawn(argv, log_path=self.log_path(component.name),
-                              pid_path=self._pid_path(component.name), cwd=self.workdir,
-                              env=env).pid
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(self.workdir),
+            "KWOK_WORKDIR": str(self.workdir / "kwok"),
+        }
+        pid = processes.spawn(
+            argv,
+            log_path=self.log_path(component.name),
+            pid_path=self._pid_path(component.name),
+            cwd=self.workdir,
+            env=env,
+        ).pid
         started = time.monotonic()
         deadline = started + component.ready_timeout
         while time.monotonic() < deadline:
@@ -235,51 +256,72 @@ class LocalCluster:
             client = f"http://127.0.0.1:{ports['etcd']}"
             peer = f"http://127.0.0.1:{ports['etcd-peer']}"
             return [
-                "--name=node0", f"--data-dir={wd / 'etcd'}",
-                f"--listen-client-urls={client}", f"--advertise-client-urls={client}",
-                f"--listen-peer-urls={peer}", f"--initial-advertise-peer-urls={peer}",
-                f"--initial-cluster=node0={peer}", "--auto-compaction-retention=1",
+                "--name=node0",
+                f"--data-dir={wd / 'etcd'}",
+                f"--listen-client-urls={client}",
+                f"--advertise-client-urls={client}",
+                f"--listen-peer-urls={peer}",
+                f"--initial-advertise-peer-urls={peer}",
+                f"--initial-cluster=node0={peer}",
+                "--auto-compaction-retention=1",
                 # A lab sandbox, not a bank: skip fsync for speed on shared disks.
-                "--unsafe-no-fsync=true", "--log-level=warn",
+                "--unsafe-no-fsync=true",
+                "--log-level=warn",
             ]
         if name == "kube-apiserver":
             # Admission plugins stay at their defaults: that keeps PodSecurity on.
             return [
                 f"--etcd-servers=http://127.0.0.1:{ports['etcd']}",
-                "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
-                "--endpoint-reconciler-type=none", f"--secure-port={ports['kube-apiserver']}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                "--endpoint-reconciler-type=none",
+                f"--secure-port={ports['kube-apiserver']}",
                 f"--cert-dir={wd / 'apiserver'}",
-                f"--tls-cert-file={pki.serving_cert}", f"--tls-private-key-file={pki.serving_key}",
+                f"--tls-cert-file={pki.serving_cert}",
+                f"--tls-private-key-file={pki.serving_key}",
                 f"--client-ca-file={pki.ca_cert}",
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
                 f"--service-account-key-file={pki.sa_pub}",
                 f"--service-account-signing-key-file={pki.sa_key}",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
-                "--authorization-mode=Node,RBAC", "--allow-privileged=true",
+                "--authorization-mode=Node,RBAC",
+                "--allow-privileged=true",
                 "--kubelet-preferred-address-types=InternalIP,Hostname",
                 "--profiling=false",
             ]
         if name in ("kube-controller-manager", "kube-scheduler"):
             args = [
-                f"--kubeconfig={kubeconfig}", f"--authentication-kubeconfig={kubeconfig}",
-                f"--authorization-kubeconfig={kubeconfig}", "--bind-address=127.0.0.1",
-                f"--secure-port={ports[name]}", f"--cert-dir={wd / name}",
-                "--leader-elect=false", "--profiling=false",
+                f"--kubeconfig={kubeconfig}",
+                f"--authentication-kubeconfig={kubeconfig}",
+                f"--authorization-kubeconfig={kubeconfig}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={ports[name]}",
+                f"--cert-dir={wd / name}",
+                "--leader-elect=false",
+                "--profiling=false",
             ]
             if name == "kube-controller-manager":
-                args += [f"--root-ca-file={pki.ca_cert}",
-                         f"--service-account-private-key-file={pki.sa_key}",
-                         "--use-service-account-credentials=true"]
+                args += [
+                    f"--root-ca-file={pki.ca_cert}",
+                    f"--service-account-private-key-file={pki.sa_key}",
+                    "--use-service-account-credentials=true",
+                ]
             return args
         if name == "kwok":
             # No Exec/Attach/PortForward rules, ever: they would run learner
             # commands on this host. Only the stage config is given.
             return [
-                f"--kubeconfig={kubeconfig}", f"--config={binaries.kwok_config}",
-                "--manage-all-nodes=true", "--node-ip=127.0.0.1", "--node-name=localhost",
-                f"--node-port={ports['kwok']}", f"--server-address=127.0.0.1:{ports['kwok']}",
-                f"--tls-cert-file={pki.serving_cert}", f"--tls-private-key-file={pki.serving_key}",
-                "--node-lease-duration-seconds=40", "--cidr=10.244.0.0/16",
+                f"--kubeconfig={kubeconfig}",
+                f"--config={binaries.kwok_config}",
+                "--manage-all-nodes=true",
+                "--node-ip=127.0.0.1",
+                "--node-name=localhost",
+                f"--node-port={ports['kwok']}",
+                f"--server-address=127.0.0.1:{ports['kwok']}",
+                f"--tls-cert-file={pki.serving_cert}",
+                f"--tls-private-key-file={pki.serving_key}",
+                "--node-lease-duration-seconds=40",
+                "--cidr=10.244.0.0/16",
             ]
         raise ValueError(name)
 
@@ -287,14 +329,24 @@ class LocalCluster:
         config = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": self.name, "cluster": {
-                "server": f"https://127.0.0.1:{apiserver_port}",
-                "certificate-authority": str(self.pki.ca_cert),
-            }}],
-            "users": [{"name": "admin", "user": {
-                "client-certificate": str(self.pki.admin_cert),
-                "client-key": str(self.pki.admin_key),
-            }}],
+            "clusters": [
+                {
+                    "name": self.name,
+                    "cluster": {
+                        "server": f"https://127.0.0.1:{apiserver_port}",
+                        "certificate-authority": str(self.pki.ca_cert),
+                    },
+                }
+            ],
+            "users": [
+                {
+                    "name": "admin",
+                    "user": {
+                        "client-certificate": str(self.pki.admin_cert),
+                        "client-key": str(self.pki.admin_key),
+                    },
+                }
+            ],
             "contexts": [{"name": self.name, "context": {"cluster": self.name, "user": "admin"}}],
             "current-context": self.name,
         }
@@ -307,4 +359,3 @@ class LocalCluster:
         from labapp.clusters.localcluster.bootstrap import ensure_node_and_default_account
 
         ensure_node_and_default_account(self.kubeconfig_path, NODE_NAME, progress)
-

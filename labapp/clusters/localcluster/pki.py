@@ -83,15 +83,25 @@ class ClusterPKI:
         ca_key = serialization.load_pem_private_key(self.ca_key.read_bytes(), password=None)
         if not self.serving_cert.exists():
             self._issue(
-                ca_cert, ca_key, self.serving_cert, self.serving_key,
-                common_name="kube-apiserver", organisation=None,
-                usage=ExtendedKeyUsageOID.SERVER_AUTH, with_sans=True,
+                ca_cert,
+                ca_key,
+                self.serving_cert,
+                self.serving_key,
+                common_name="kube-apiserver",
+                organisation=None,
+                usage=ExtendedKeyUsageOID.SERVER_AUTH,
+                with_sans=True,
             )
         if not self.admin_cert.exists():
             self._issue(
-                ca_cert, ca_key, self.admin_cert, self.admin_key,
-                common_name="labapp-admin", organisation="system:masters",
-                usage=ExtendedKeyUsageOID.CLIENT_AUTH, with_sans=False,
+                ca_cert,
+                ca_key,
+                self.admin_cert,
+                self.admin_key,
+                common_name="labapp-admin",
+                organisation="system:masters",
+                usage=ExtendedKeyUsageOID.CLIENT_AUTH,
+                with_sans=False,
             )
         if not self.sa_key.exists():
             sa_key = _new_key()
@@ -103,8 +113,18 @@ class ClusterPKI:
                 )
             )
 
-    def _issue(self, ca_cert, ca_key, cert_path: Path, key_path: Path, *, common_name: str,
-               organisation: str | None, usage, with_sans: bool) -> None:
+    def _issue(
+        self,
+        ca_cert,
+        ca_key,
+        cert_path: Path,
+        key_path: Path,
+        *,
+        common_name: str,
+        organisation: str | None,
+        usage,
+        with_sans: bool,
+    ) -> None:
         key = _new_key()
         attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
         if organisation:
@@ -141,9 +161,15 @@ def _builder(subject: x509.Name, issuer: x509.Name, public_key) -> x509.Certific
 
 def _key_usage(*, cert_sign: bool) -> x509.KeyUsage:
     return x509.KeyUsage(
-        digital_signature=True, content_commitment=False, key_encipherment=not cert_sign,
-        data_encipherment=False, key_agreement=False, key_cert_sign=cert_sign,
-        crl_sign=cert_sign, encipher_only=False, decipher_only=False,
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=not cert_sign,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=cert_sign,
+        crl_sign=cert_sign,
+        encipher_only=False,
+        decipher_only=False,
     )
 
 
@@ -155,8 +181,9 @@ def _private_pem(key: rsa.RSAPrivateKey) -> bytes:
     )
 
 
-def _write_pair(cert_path: Path, cert: x509.Certificate, key_path: Path,
-                key: rsa.RSAPrivateKey) -> None:
+def _write_pair(
+    cert_path: Path, cert: x509.Certificate, key_path: Path, key: rsa.RSAPrivateKey
+) -> None:
     key_path.write_bytes(_private_pem(key))
     key_path.chmod(0o600)
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))

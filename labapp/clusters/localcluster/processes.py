@@ -67,8 +67,9 @@ class Recorded:
     binary: Path
 
 
-def spawn(argv: list[str], *, log_path: Path, pid_path: Path, cwd: Path,
-          env: dict[str, str]) -> Recorded:
+def spawn(
+    argv: list[str], *, log_path: Path, pid_path: Path, cwd: Path, env: dict[str, str]
+) -> Recorded:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     pid_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
@@ -76,9 +77,15 @@ def spawn(argv: list[str], *, log_path: Path, pid_path: Path, cwd: Path,
         log.flush()
         # A new session: the process outlives `manage.py localcluster up`
         # and a Ctrl-C in that terminal does not reach it.
-        child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
-                                 stderr=subprocess.STDOUT, cwd=cwd, env=env,
-                                 start_new_session=True)
+        child = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            env=env,
+            start_new_session=True,
+        )
     _children[child.pid] = child
     recorded = Recorded(child.pid, Path(argv[0]))
     pid_path.write_text(json.dumps({"pid": recorded.pid, "binary": str(recorded.binary)}))
@@ -176,4 +183,3 @@ def pids_mentioning(text: str) -> list[int]:
         except (OSError, IndexError):
             continue
     return found
-

@@ -21,8 +21,9 @@ pytestmark = pytest.mark.cluster
 def _sandbox(admin_kubeconfig, tmp_path_factory, who: str):
     sandbox_id = f"{who}{secrets.token_hex(2)}"
     namespaces = {"assets": f"assets-{sandbox_id}"}
-    credentials = isolation.provision(admin_kubeconfig, sandbox_id=sandbox_id,
-                                      namespaces=namespaces, token_seconds=1800)
+    credentials = isolation.provision(
+        admin_kubeconfig, sandbox_id=sandbox_id, namespaces=namespaces, token_seconds=1800
+    )
     path = tmp_path_factory.mktemp(who) / "kubeconfig"
     path.write_text(credentials.kubeconfig)
     return sandbox_id, namespaces["assets"], make_kubectl(path)
@@ -48,15 +49,18 @@ def refused(result, *fragments: str) -> None:
         assert fragment.lower() in result.stderr.lower(), result.stderr
 
 
-@pytest.mark.parametrize("verb_args", [
-    ["get", "pods"],
-    ["get", "configmap", "b-secret-plans"],
-    ["get", "configmaps"],
-    ["patch", "configmap", "b-secret-plans", "-p", '{"data":{"x":"2"}}'],
-    ["delete", "configmap", "b-secret-plans"],
-    ["create", "configmap", "planted", "--from-literal=y=1"],
-    ["delete", "pods", "--all"],
-])
+@pytest.mark.parametrize(
+    "verb_args",
+    [
+        ["get", "pods"],
+        ["get", "configmap", "b-secret-plans"],
+        ["get", "configmaps"],
+        ["patch", "configmap", "b-secret-plans", "-p", '{"data":{"x":"2"}}'],
+        ["delete", "configmap", "b-secret-plans"],
+        ["create", "configmap", "planted", "--from-literal=y=1"],
+        ["delete", "pods", "--all"],
+    ],
+)
 def test_learner_a_cannot_touch_anything_in_bs_namespace(sandboxes, verb_args):
     (_, _, as_a), (_, b_ns, _) = sandboxes
     refused(as_a("-n", b_ns, *verb_args), "Forbidden", f'in the namespace "{b_ns}"')
@@ -82,20 +86,25 @@ def test_learner_a_may_change_only_pod_security_labels_on_their_namespace(sandbo
     shown = kubectl("get", "namespace", a_ns, "-o", "jsonpath={.metadata.labels}")
     assert '"pod-security.kubernetes.io/warn":"baseline"' in shown.stdout
 
-    refused(as_a("label", "namespace", a_ns, "team=red"),
-            "learners may change only pod-security.kubernetes.io/* labels")
-    refused(as_a("label", "namespace", a_ns, "labapp.dev/sandbox-"),
-            "learners may change only pod-security.kubernetes.io/* labels")
-    refused(as_a("annotate", "namespace", a_ns, "note=mine"),
-            "learners may not change annotations")
+    refused(
+        as_a("label", "namespace", a_ns, "team=red"),
+        "learners may change only pod-security.kubernetes.io/* labels",
+    )
+    refused(
+        as_a("label", "namespace", a_ns, "labapp.dev/sandbox-"),
+        "learners may change only pod-security.kubernetes.io/* labels",
+    )
+    refused(as_a("annotate", "namespace", a_ns, "note=mine"), "learners may not change annotations")
 
 
 def test_learner_a_cannot_raise_their_quota_or_reach_other_learners_tokens(sandboxes):
     (_, a_ns, as_a), (b_id, _, _) = sandboxes
     refused(as_a("-n", a_ns, "delete", "resourcequota", "labapp-sandbox"), "Forbidden")
     refused(as_a("-n", isolation.LEARNERS_NAMESPACE, "get", "serviceaccounts"), "Forbidden")
-    refused(as_a("-n", isolation.LEARNERS_NAMESPACE, "create", "token",
-                 isolation.account_name(b_id)), "Forbidden")
+    refused(
+        as_a("-n", isolation.LEARNERS_NAMESPACE, "create", "token", isolation.account_name(b_id)),
+        "Forbidden",
+    )
     refused(as_a("get", "pods", "-n", a_ns, "--as=system:admin"), "Forbidden", "impersonate")
 
 
@@ -108,7 +117,8 @@ def test_learner_a_can_work_in_their_own_namespace(sandboxes):
 
 
 def test_provisioning_twice_does_no_harm_and_teardown_revokes_everything(
-        local_cluster, tmp_path, kubectl):
+    local_cluster, tmp_path, kubectl
+):
     admin = local_cluster.kubeconfig_path
     sandbox_id = f"t{secrets.token_hex(2)}"
     namespaces = {"assets": f"assets-{sandbox_id}"}
@@ -122,8 +132,11 @@ def test_provisioning_twice_does_no_harm_and_teardown_revokes_everything(
     isolation.teardown(admin, sandbox_id=sandbox_id, namespaces=namespaces)
     isolation.teardown(admin, sandbox_id=sandbox_id, namespaces=namespaces)  # repeatable
     # The API server caches a validated token for ~10s; RBAC refuses at once.
-    after = wait_for(lambda: (r := as_learner("-n", namespaces["assets"], "get", "pods"))
-                     .returncode != 0 and r, timeout=15, what="the learner to be refused")
+    after = wait_for(
+        lambda: (r := as_learner("-n", namespaces["assets"], "get", "pods")).returncode != 0 and r,
+        timeout=15,
+        what="the learner to be refused",
+    )
     assert "forbidden" in after.stderr.lower() or "unauthorized" in after.stderr.lower()
     gone = kubectl("get", "clusterrole", f"labapp-sandbox-{sandbox_id}")
     assert gone.returncode != 0 and "NotFound" in gone.stderr

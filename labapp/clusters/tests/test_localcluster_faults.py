@@ -50,8 +50,9 @@ def default_ports_held() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def second_cluster(tmp_path_factory, toolchain: Toolchain,
-                   local_cluster: LocalCluster) -> Iterator[LocalCluster]:
+def second_cluster(
+    tmp_path_factory, toolchain: Toolchain, local_cluster: LocalCluster
+) -> Iterator[LocalCluster]:
     cluster = LocalCluster("faults", home=tmp_path_factory.mktemp("faults"), toolchain=toolchain)
     with default_ports_held():
         cluster.up(progress=lambda message: None)
@@ -73,7 +74,8 @@ def test_up_with_default_ports_taken_still_starts(second_cluster: LocalCluster) 
 
 
 def test_killed_apiserver_is_reported_down_and_up_brings_it_back(
-        second_cluster: LocalCluster, settings) -> None:
+    second_cluster: LocalCluster, settings
+) -> None:
     before = _status(second_cluster)["kube-apiserver"]
     os.kill(before.pid, signal.SIGKILL)
     deadline = time.monotonic() + 10
@@ -127,9 +129,14 @@ def test_up_without_go_fails_at_once_naming_go(tmp_path: Path) -> None:
         "LABAPP_VAR_DIR": str(tmp_path / "var"),
     }
     started = time.monotonic()
-    result = subprocess.run([sys.executable, "manage.py", "localcluster", "up", "--name", "nogo"],
-                            cwd=settings.BASE_DIR, env=env, capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "localcluster", "up", "--name", "nogo"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode != 0
     assert "Go 1.26.0 or newer is needed" in result.stderr
     assert "no `go` command is on PATH" in result.stderr
@@ -145,7 +152,8 @@ def test_a_reused_pid_is_never_taken_for_ours(tmp_path: Path, toolchain: Toolcha
         pids.mkdir(parents=True)
         apiserver = toolchain.ensure().path("kube-apiserver")
         (pids / "kube-apiserver.pid").write_text(
-            json.dumps({"pid": stranger.pid, "binary": str(apiserver)}))
+            json.dumps({"pid": stranger.pid, "binary": str(apiserver)})
+        )
         assert _status(cluster)["kube-apiserver"].running is False
         cluster.down(progress=lambda message: None)
         assert stranger.poll() is None  # down did not kill a process it did not start
@@ -175,11 +183,13 @@ class _BrokenKwokToolchain(Toolchain):
 
 
 def test_a_failed_up_names_the_component_and_leaves_nothing_running(
-        tmp_path: Path, toolchain: Toolchain) -> None:
+    tmp_path: Path, toolchain: Toolchain
+) -> None:
     bad = tmp_path / "kwok.yaml"
     bad.write_text("this: is not a stage\n")
-    cluster = LocalCluster("broken", home=tmp_path / "clusters",
-                           toolchain=_BrokenKwokToolchain(toolchain, bad))
+    cluster = LocalCluster(
+        "broken", home=tmp_path / "clusters", toolchain=_BrokenKwokToolchain(toolchain, bad)
+    )
     with pytest.raises(ClusterError, match=r"kwok (exited during start-up|did not become)"):
         cluster.up(progress=lambda message: None)
     assert pids_mentioning(str(cluster.workdir)) == []
@@ -204,20 +214,25 @@ class _RelocatedToolchain(Toolchain):
 
 
 def test_after_a_pin_change_up_replaces_the_old_processes(
-        tmp_path: Path, toolchain: Toolchain) -> None:
+    tmp_path: Path, toolchain: Toolchain
+) -> None:
     home = tmp_path / "clusters"
     old = LocalCluster("pins", home=home, toolchain=toolchain)
     old.up(progress=lambda message: None)
     try:
         said: list[str] = []
-        new = LocalCluster("pins", home=home,
-                           toolchain=_RelocatedToolchain(toolchain, tmp_path / "new-bin"))
+        new = LocalCluster(
+            "pins", home=home, toolchain=_RelocatedToolchain(toolchain, tmp_path / "new-bin")
+        )
         new.up(progress=said.append)
-        assert any("restarting kube-apiserver" in line and "its binaries changed" in line
-                   for line in said)
-        leftovers = [pid for pid in pids_mentioning(str(old.workdir))
-                     if str(toolchain.ensure().directory) in
-                     Path(f"/proc/{pid}/cmdline").read_text()]
+        assert any(
+            "restarting kube-apiserver" in line and "its binaries changed" in line for line in said
+        )
+        leftovers = [
+            pid
+            for pid in pids_mentioning(str(old.workdir))
+            if str(toolchain.ensure().directory) in Path(f"/proc/{pid}/cmdline").read_text()
+        ]
         assert leftovers == []  # nothing from the old binaries is still running
         assert all(row.healthy for row in new.status())
     finally:

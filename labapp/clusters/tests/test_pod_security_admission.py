@@ -29,8 +29,11 @@ def _pods(kubectl) -> list[dict]:
 
 
 def _running_pods(kubectl) -> list[dict]:
-    return [p for p in _pods(kubectl)
-            if p["status"].get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")]
+    return [
+        p
+        for p in _pods(kubectl)
+        if p["status"].get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")
+    ]
 
 
 def _conditions(kubectl) -> dict[str, dict]:
@@ -55,8 +58,9 @@ def test_baseline_profile_blocks_privileged_pods_until_the_deployment_is_fixed(k
     # 3. Recycled pods are refused, and the Deployment says why.
     deleted = kubectl("-n", "assets", "delete", "pod", "--all")
     assert deleted.returncode == 0, deleted.stderr
-    failure = wait_for(lambda: _conditions(kubectl).get("ReplicaFailure"),
-                       what="the ReplicaFailure condition")
+    failure = wait_for(
+        lambda: _conditions(kubectl).get("ReplicaFailure"), what="the ReplicaFailure condition"
+    )
     assert failure["status"] == "True"
     assert failure["reason"] == "FailedCreate"
     assert PRIVILEGED_VIOLATION in failure["message"]

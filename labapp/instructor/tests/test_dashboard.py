@@ -42,9 +42,13 @@ def instructor(django_user_model):
 
 @pytest.fixture
 def workshop(instructor):
-    return workshop_create(instructor=instructor, title="PSS", lab_ids=["pss-baseline"],
-                           starts_at=NOW - dt.timedelta(hours=1),
-                           ends_at=NOW + dt.timedelta(hours=2))
+    return workshop_create(
+        instructor=instructor,
+        title="PSS",
+        lab_ids=["pss-baseline"],
+        starts_at=NOW - dt.timedelta(hours=1),
+        ends_at=NOW + dt.timedelta(hours=2),
+    )
 
 
 def enrol(workshop, django_user_model, name: str):
@@ -68,8 +72,9 @@ def test_three_failed_checks_in_a_row_flag_a_learner_as_stuck(workshop, django_u
     ada = enrol(workshop, django_user_model, "Ada")
     enrol(workshop, django_user_model, "Bob")
     for _ in range(3):
-        progress_record_outcomes(user=ada.user, lab_id="pss-baseline", step_id="label-namespace",
-                                 outcomes=[PASS, FAIL])
+        progress_record_outcomes(
+            user=ada.user, lab_id="pss-baseline", step_id="label-namespace", outcomes=[PASS, FAIL]
+        )
     board = dashboard(workshop=workshop)
     first = board.rows[0]
     assert first.enrolment.display_name == "Ada"  # stuck learners come first
@@ -83,8 +88,10 @@ def test_twice_the_cohort_median_on_a_step_is_stuck(workshop, django_user_model)
     for name, minutes in (("Bob", 4), ("Cy", 5), ("Di", 6)):
         record = enrol(workshop, django_user_model, name)
         following = passed_step_one(record, 1)
-        following.state, following.passed_at = "passed", following.started_at + dt.timedelta(
-            minutes=minutes)
+        following.state, following.passed_at = (
+            "passed",
+            following.started_at + dt.timedelta(minutes=minutes),
+        )
         following.save()
     slow = passed_step_one(enrol(workshop, django_user_model, "Zed"), 1)
     steady = passed_step_one(enrol(workshop, django_user_model, "Amy"), 1)
@@ -99,23 +106,40 @@ def test_twice_the_cohort_median_on_a_step_is_stuck(workshop, django_user_model)
     assert board.steps[1].median == dt.timedelta(minutes=5)
 
 
-def test_exports_have_one_row_per_learner_lab_and_step(workshop, django_user_model,
-                                                       instructor):
+def test_exports_have_one_row_per_learner_lab_and_step(workshop, django_user_model, instructor):
     ada = enrol(workshop, django_user_model, "Ada")
-    progress_record_outcomes(user=ada.user, lab_id="pss-baseline", step_id="label-namespace",
-                        outcomes=[PASS])
+    progress_record_outcomes(
+        user=ada.user, lab_id="pss-baseline", step_id="label-namespace", outcomes=[PASS]
+    )
     client = Client()
     client.force_login(instructor)
     text = client.get(f"/teach/{workshop.join_code}/export.csv").content.decode()
     rows = list(csv.DictReader(io.StringIO(text)))
-    assert list(rows[0]) == ["display_name", "username", "lab_id", "lab_started_at",
-                             "lab_completed_at", "step_position", "step_id", "step_state",
-                             "attempts", "step_started_at", "step_passed_at", "step_seconds",
-                             "hints_revealed", "solution_revealed", "certificate_url"]
+    assert list(rows[0]) == [
+        "display_name",
+        "username",
+        "lab_id",
+        "lab_started_at",
+        "lab_completed_at",
+        "step_position",
+        "step_id",
+        "step_state",
+        "attempts",
+        "step_started_at",
+        "step_passed_at",
+        "step_seconds",
+        "hints_revealed",
+        "solution_revealed",
+        "certificate_url",
+    ]
     assert len(rows) == 4
     first = rows[0]
     assert (first["display_name"], first["step_id"], first["step_state"], first["attempts"]) == (
-        "Ada", "label-namespace", "passed", "1")
+        "Ada",
+        "label-namespace",
+        "passed",
+        "1",
+    )
     assert rows[1]["step_state"] == "working" and rows[1]["attempts"] == "0"
     assert first["lab_completed_at"] == "" and first["certificate_url"] == ""
     data = json.loads(client.get(f"/teach/{workshop.join_code}/export.json").content)
@@ -131,13 +155,21 @@ def test_learners_and_other_instructors_are_refused(workshop, django_user_model)
     for outsider in (ada.user, other):
         client = Client()
         client.force_login(outsider)
-        for path in (f"/teach/{code}/", f"/teach/{code}/learners/{enrolment.id}/",
-                     f"/teach/{code}/export.csv", f"/teach/{code}/export.json"):
+        for path in (
+            f"/teach/{code}/",
+            f"/teach/{code}/learners/{enrolment.id}/",
+            f"/teach/{code}/export.csv",
+            f"/teach/{code}/export.json",
+        ):
             assert client.get(path).status_code == 404, (outsider, path)
         assert client.post(f"/teach/{code}/broadcast/", {"message": "hi"}).status_code == 404
         assert client.post(f"/teach/{code}/extend/", {"minutes": "30"}).status_code == 404
-        assert client.post(f"/teach/{code}/learners/{enrolment.id}/reset/",
-                           {"lab": "pss-baseline"}).status_code == 404
+        assert (
+            client.post(
+                f"/teach/{code}/learners/{enrolment.id}/reset/", {"lab": "pss-baseline"}
+            ).status_code
+            == 404
+        )
     workshop.refresh_from_db()
     assert workshop.broadcast == ""
 
@@ -145,8 +177,12 @@ def test_learners_and_other_instructors_are_refused(workshop, django_user_model)
 def test_a_certificate_shows_what_was_verified(workshop, django_user_model):
     ada = enrol(workshop, django_user_model, "Ada")
     for step_id in ("label-namespace", "recycle-pods", "inspect-status", "fix-deployment"):
-        progress_record_outcomes(user=ada.user, lab_id="pss-baseline", step_id=step_id,
-                                 outcomes=[Outcome(Status.PASS, f"{step_id} verified")])
+        progress_record_outcomes(
+            user=ada.user,
+            lab_id="pss-baseline",
+            step_id=step_id,
+            outcomes=[Outcome(Status.PASS, f"{step_id} verified")],
+        )
     ada.refresh_from_db()
     page = Client().get(f"/certificates/{ada.certificate_id}/").content.decode()
     assert "Ada completed “Pod Security Standards: the Baseline profile”" in page
@@ -162,8 +198,7 @@ def ten_step_lab(settings, tmp_path):
     shutil.copytree(django_settings.LAB_STEPS_DIR, root)
     lab = yaml.safe_load((root / "pss-baseline" / "lab.yaml").read_text())
     lab["id"] = "ten-steps"
-    lab["steps"] = [{**lab["steps"][0], "id": f"step-{i}", "text": "Step text."}
-                    for i in range(10)]
+    lab["steps"] = [{**lab["steps"][0], "id": f"step-{i}", "text": "Step text."} for i in range(10)]
     (root / "ten-steps").mkdir()
     (root / "ten-steps" / "lab.yaml").write_text(yaml.safe_dump(lab))
     settings.LAB_STEPS_DIR = root
@@ -174,26 +209,40 @@ def ten_step_lab(settings, tmp_path):
 
 def make_cohort(workshop, django_user_model, size: int) -> None:
     users = django_user_model.objects.bulk_create(
-        [django_user_model(username=f"l{workshop.id}-{i}") for i in range(size)])
-    Enrolment.objects.bulk_create([Enrolment(workshop=workshop, user=u, display_name=f"L{i}")
-                                   for i, u in enumerate(users)])
-    records = LabProgress.objects.bulk_create([LabProgress(user=u, lab_id="ten-steps",
-                                                           workshop=workshop) for u in users])
-    StepProgress.objects.bulk_create([
-        StepProgress(lab_progress=r, step_id=f"step-{s}", position=s,
-                     state="passed" if s < i % 10 else "working" if s == i % 10 else
-                     "not_started", started_at=NOW - dt.timedelta(minutes=10 - s),
-                     passed_at=NOW - dt.timedelta(minutes=9 - s) if s < i % 10 else None,
-                     failed_in_a_row=i % 4)
-        for i, r in enumerate(records) for s in range(10)])
+        [django_user_model(username=f"l{workshop.id}-{i}") for i in range(size)]
+    )
+    Enrolment.objects.bulk_create(
+        [Enrolment(workshop=workshop, user=u, display_name=f"L{i}") for i, u in enumerate(users)]
+    )
+    records = LabProgress.objects.bulk_create(
+        [LabProgress(user=u, lab_id="ten-steps", workshop=workshop) for u in users]
+    )
+    StepProgress.objects.bulk_create(
+        [
+            StepProgress(
+                lab_progress=r,
+                step_id=f"step-{s}",
+                position=s,
+                state="passed" if s < i % 10 else "working" if s == i % 10 else "not_started",
+                started_at=NOW - dt.timedelta(minutes=10 - s),
+                passed_at=NOW - dt.timedelta(minutes=9 - s) if s < i % 10 else None,
+                failed_in_a_row=i % 4,
+            )
+            for i, r in enumerate(records)
+            for s in range(10)
+        ]
+    )
 
 
 def test_the_dashboard_for_500_learners_by_10_steps_uses_constant_queries(
-        ten_step_lab, instructor, django_user_model, django_assert_num_queries):
-    small = Workshop.objects.create(title="S", join_code="SMALL1", lab_ids=[ten_step_lab],
-                                    ends_at=NOW + dt.timedelta(hours=1))
-    large = Workshop.objects.create(title="L", join_code="LARGE1", lab_ids=[ten_step_lab],
-                                    ends_at=NOW + dt.timedelta(hours=1))
+    ten_step_lab, instructor, django_user_model, django_assert_num_queries
+):
+    small = Workshop.objects.create(
+        title="S", join_code="SMALL1", lab_ids=[ten_step_lab], ends_at=NOW + dt.timedelta(hours=1)
+    )
+    large = Workshop.objects.create(
+        title="L", join_code="LARGE1", lab_ids=[ten_step_lab], ends_at=NOW + dt.timedelta(hours=1)
+    )
     small.instructors.add(instructor)
     large.instructors.add(instructor)
     make_cohort(small, django_user_model, 5)
@@ -207,8 +256,10 @@ def test_the_dashboard_for_500_learners_by_10_steps_uses_constant_queries(
     with django_assert_num_queries(len(small_queries)):
         large_page = client.get("/teach/LARGE1/")
     elapsed = time.perf_counter() - started
-    print(f"\ndashboard, 500 learners x 10 steps: {elapsed * 1000:.0f} ms, "
-          f"{len(small_queries)} queries (same as for 5 learners)")
+    print(
+        f"\ndashboard, 500 learners x 10 steps: {elapsed * 1000:.0f} ms, "
+        f"{len(small_queries)} queries (same as for 5 learners)"
+    )
     assert small_page.status_code == large_page.status_code == 200
     assert large_page.content.decode().count('data-learner="') == 500
 
@@ -216,19 +267,31 @@ def test_the_dashboard_for_500_learners_by_10_steps_uses_constant_queries(
 def test_an_instructor_creates_a_workshop_in_the_ui(instructor):
     client = Client()
     client.force_login(instructor)
-    created = client.post("/teach/", {"title": "Friday PSS", "labs": ["pss-baseline",
-                                                                     "pss-restricted"],
-                                       "starts_at": "2026-12-04T09:00",
-                                       "ends_at": "2026-12-04T12:00", "capacity": "40",
-                                       "lifetime": "180"})
+    created = client.post(
+        "/teach/",
+        {
+            "title": "Friday PSS",
+            "labs": ["pss-baseline", "pss-restricted"],
+            "starts_at": "2026-12-04T09:00",
+            "ends_at": "2026-12-04T12:00",
+            "capacity": "40",
+            "lifetime": "180",
+        },
+    )
     workshop = Workshop.objects.get(title="Friday PSS")
     assert created.status_code == 302 and created["Location"] == f"/teach/{workshop.join_code}/"
     assert workshop.lab_ids == ["pss-baseline", "pss-restricted"]
     assert (workshop.capacity, workshop.sandbox_lifetime_minutes) == (40, 180)
     assert list(workshop.instructors.all()) == [instructor]
-    refused = client.post("/teach/", {"title": "Bad", "labs": ["no-such-lab"],
-                                      "starts_at": "2026-12-04T09:00",
-                                      "ends_at": "2026-12-04T12:00"})
+    refused = client.post(
+        "/teach/",
+        {
+            "title": "Bad",
+            "labs": ["no-such-lab"],
+            "starts_at": "2026-12-04T09:00",
+            "ends_at": "2026-12-04T12:00",
+        },
+    )
     assert refused.status_code == 400
     assert "no lab &#x27;no-such-lab&#x27;" in refused.content.decode()
 

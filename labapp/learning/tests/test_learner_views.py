@@ -43,9 +43,14 @@ def logged_in(user, **kwargs) -> Client:
 
 def adas_run(ada) -> CommandRun:
     sandbox = Sandbox.objects.get(owner=ada)
-    return CommandRun.objects.create(sandbox=sandbox, command="kubectl get pods",
-                                     state=CommandRun.State.SUCCEEDED, exit_code=0,
-                                     stdout="No resources\n", finished_at=timezone.now())
+    return CommandRun.objects.create(
+        sandbox=sandbox,
+        command="kubectl get pods",
+        state=CommandRun.State.SUCCEEDED,
+        exit_code=0,
+        stdout="No resources\n",
+        finished_at=timezone.now(),
+    )
 
 
 def test_bob_cannot_reach_adas_run_step_or_sandbox(ada, bob):
@@ -54,11 +59,17 @@ def test_bob_cannot_reach_adas_run_step_or_sandbox(ada, bob):
     as_bob = logged_in(bob)
     assert as_bob.get(f"/runs/{run.id}/").status_code == 404
     assert as_bob.get(f"/runs/{run.id}/stream/").status_code == 404
-    assert as_bob.post(f"/sandboxes/{sandbox.slug}/runs/",
-                       {"command": "kubectl get pods"}).status_code == 404
+    assert (
+        as_bob.post(f"/sandboxes/{sandbox.slug}/runs/", {"command": "kubectl get pods"}).status_code
+        == 404
+    )
     # Bob has no record of this lab: its step and sandbox URLs are Ada's business.
-    for path in ("steps/label-namespace/hint/", "steps/label-namespace/solution/",
-                 "refresh/", "sandbox/"):
+    for path in (
+        "steps/label-namespace/hint/",
+        "steps/label-namespace/solution/",
+        "refresh/",
+        "sandbox/",
+    ):
         method = as_bob.get if path in ("refresh/", "sandbox/") else as_bob.post
         assert method(f"/labs/pss-baseline/{path}").status_code == 404, path
     reset = as_bob.post("/labs/pss-baseline/sandbox/reset/", {"confirm": "yes"})
@@ -68,15 +79,18 @@ def test_bob_cannot_reach_adas_run_step_or_sandbox(ada, bob):
     assert step.hints_revealed == 0
 
 
-@pytest.mark.parametrize("path, data", [
-    ("/join/", {"code": "X", "name": "n"}),
-    ("/labs/pss-baseline/begin/", {}),
-    ("/labs/pss-baseline/steps/label-namespace/hint/", {}),
-    ("/labs/pss-baseline/steps/label-namespace/solution/", {}),
-    ("/labs/pss-baseline/steps/label-namespace/reset/", {"confirm": "yes"}),
-    ("/labs/pss-baseline/sandbox/reset/", {"confirm": "yes"}),
-    ("SANDBOX_RUNS", {"command": "kubectl get pods"}),
-])
+@pytest.mark.parametrize(
+    "path, data",
+    [
+        ("/join/", {"code": "X", "name": "n"}),
+        ("/labs/pss-baseline/begin/", {}),
+        ("/labs/pss-baseline/steps/label-namespace/hint/", {}),
+        ("/labs/pss-baseline/steps/label-namespace/solution/", {}),
+        ("/labs/pss-baseline/steps/label-namespace/reset/", {"confirm": "yes"}),
+        ("/labs/pss-baseline/sandbox/reset/", {"confirm": "yes"}),
+        ("SANDBOX_RUNS", {"command": "kubectl get pods"}),
+    ],
+)
 def test_every_state_change_needs_the_csrf_token(ada, path, data):
     if path == "SANDBOX_RUNS":
         path = f"/sandboxes/{Sandbox.objects.get(owner=ada).slug}/runs/"
@@ -94,8 +108,10 @@ def test_the_lab_page_works_without_javascript(ada):
     assert f"kubectl -n {ns} delete pod --all" in page
     assert f'<form method="post" action="/sandboxes/{sandbox.slug}/runs/"' in page
     # Without htmx, Run redirects back to the page, which shows that run.
-    posted = client.post(f"/sandboxes/{sandbox.slug}/runs/",
-                         {"command": f"kubectl -n {ns} get pods", "step": "recycle-pods"})
+    posted = client.post(
+        f"/sandboxes/{sandbox.slug}/runs/",
+        {"command": f"kubectl -n {ns} get pods", "step": "recycle-pods"},
+    )
     run = CommandRun.objects.get()
     assert posted.status_code == 302
     assert posted["Location"] == f"/labs/pss-baseline/?run={run.id}#run-{run.id}"
@@ -110,7 +126,8 @@ def test_polling_fallback_stops_when_the_run_is_final(ada):
     running = client.get(f"/runs/{run.id}/?poll=1", headers={"HX-Request": "true"})
     assert running.status_code == 200
     assert 'hx-trigger="every 2s [!document.hidden], every 15s [document.hidden]"' in (
-        running.content.decode())
+        running.content.decode()
+    )
     CommandRun.objects.filter(id=run.id).update(state=CommandRun.State.SUCCEEDED)
     done = client.get(f"/runs/{run.id}/?poll=1", headers={"HX-Request": "true"})
     assert done.status_code == 286  # htmx stops polling
@@ -133,9 +150,12 @@ def test_resets_ask_for_confirmation_first(ada):
 
 
 def test_joining_a_workshop_by_code_and_coming_back(bob):
-    workshop = Workshop.objects.create(title="PSS", join_code="ABC123",
-                                       lab_ids=["pss-baseline"],
-                                       ends_at=timezone.now() + dt.timedelta(hours=1))
+    workshop = Workshop.objects.create(
+        title="PSS",
+        join_code="ABC123",
+        lab_ids=["pss-baseline"],
+        ends_at=timezone.now() + dt.timedelta(hours=1),
+    )
     anonymous = Client()
     joined = anonymous.post("/join/", {"code": "abc123", "name": "Grace"})
     assert joined.status_code == 302 and joined["Location"] == "/w/ABC123/"

@@ -32,8 +32,9 @@ def states(record) -> list[str]:
 
 
 def record_run(record, step_id, *outcomes):
-    return progress_record_outcomes(user=record.user, lab_id=record.lab_id, step_id=step_id,
-                                    outcomes=list(outcomes))
+    return progress_record_outcomes(
+        user=record.user, lab_id=record.lab_id, step_id=step_id, outcomes=list(outcomes)
+    )
 
 
 def test_a_new_record_opens_the_first_step_only(record):
@@ -85,8 +86,10 @@ def test_hints_are_revealed_one_at_a_time_and_recorded(record):
     assert progress_reveal_hint(progress=record, step_id="label-namespace").hints_revealed == 2
     # The step has two hints: asking again reveals nothing more.
     assert progress_reveal_hint(progress=record, step_id="label-namespace").hints_revealed == 2
-    assert progress_reveal_solution(progress=record,
-                                    step_id="label-namespace").solution_revealed is True
+    assert (
+        progress_reveal_solution(progress=record, step_id="label-namespace").solution_revealed
+        is True
+    )
 
 
 def test_a_run_without_a_step_or_outcomes_changes_nothing(record):

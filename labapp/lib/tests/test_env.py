@@ -4,8 +4,9 @@ from django.core.exceptions import ImproperlyConfigured
 from labapp.lib.env import env_bool, env_int, env_list, env_str
 
 
-@pytest.mark.parametrize("raw, expected", [("1", True), ("TRUE", True), ("off", False),
-                                           ("no", False), ("", True)])
+@pytest.mark.parametrize(
+    "raw, expected", [("1", True), ("TRUE", True), ("off", False), ("no", False), ("", True)]
+)
 def test_booleans_are_read_strictly(raw, expected):
     assert env_bool("FLAG", True, {"FLAG": raw}) is expected
 

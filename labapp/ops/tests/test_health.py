@@ -19,8 +19,9 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.mark.cluster
-def test_readyz_is_ok_with_database_redis_and_cluster(client, settings, redis_server,
-                                                      local_cluster):
+def test_readyz_is_ok_with_database_redis_and_cluster(
+    client, settings, redis_server, local_cluster
+):
     settings.KUBECONFIG = str(local_cluster.kubeconfig_path)
     response = client.get("/readyz")
     body = response.json()
@@ -29,8 +30,7 @@ def test_readyz_is_ok_with_database_redis_and_cluster(client, settings, redis_se
     assert set(body["checks"]) == {"database", "redis", "cluster"}
 
 
-def test_readyz_names_each_dependency_that_is_down(client, settings, tmp_path,
-                                                   unused_tcp_port):
+def test_readyz_names_each_dependency_that_is_down(client, settings, tmp_path, unused_tcp_port):
     settings.REDIS_URL = f"redis://127.0.0.1:{unused_tcp_port}/0"
     settings.KUBECONFIG = str(write_unreachable_kubeconfig(tmp_path / "kc", unused_tcp_port))
     response = client.get("/readyz")
@@ -44,15 +44,24 @@ def test_readyz_names_each_dependency_that_is_down(client, settings, tmp_path,
 
 
 def production_env(**extra: str) -> dict[str, str]:
-    return {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"),
-            "DJANGO_DEBUG": "false", "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-            "DJANGO_ALLOWED_HOSTS": "lab.example.org", **extra}
+    return {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", "/root"),
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "DJANGO_ALLOWED_HOSTS": "lab.example.org",
+        **extra,
+    }
 
 
 def test_the_production_profile_passes_check_deploy():
-    result = subprocess.run([sys.executable, "manage.py", "check", "--deploy",
-                             "--fail-level", "WARNING"], cwd=django_settings.BASE_DIR,
-                            env=production_env(), capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=django_settings.BASE_DIR,
+        env=production_env(),
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
@@ -60,15 +69,31 @@ def test_the_production_profile_passes_check_deploy():
 def test_production_without_a_secret_key_refuses_to_start():
     env = production_env()
     del env["DJANGO_SECRET_KEY"]
-    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=django_settings.BASE_DIR,
-                            env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=django_settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY (or DJANGO_SECRET_KEY_FILE) must be set" in result.stderr
 
 
 def test_logs_are_one_json_object_per_line():
-    record = logging.makeLogRecord({"name": "labapp.runs", "levelname": "WARNING",
-                                    "msg": "run %s lost", "args": (7,), "run_id": 7})
+    record = logging.makeLogRecord(
+        {
+            "name": "labapp.runs",
+            "levelname": "WARNING",
+            "msg": "run %s lost",
+            "args": (7,),
+            "run_id": 7,
+        }
+    )
     line = json.loads(JsonFormatter().format(record))
     assert (line["level"], line["logger"], line["message"], line["run_id"]) == (
-        "warning", "labapp.runs", "run 7 lost", 7)
+        "warning",
+        "labapp.runs",
+        "run 7 lost",
+        7,
+    )

@@ -38,9 +38,15 @@ def private_stack(stack_env, tmp_path, monkeypatch):
     monkeypatch.setattr(settings, "RUN_DEADLINE_GRACE_SECONDS", GRACE)
     old_broker = celery_app.conf.broker_url
     use_broker(server.url)
-    stack = Stack({**stack_env, "REDIS_URL": server.url,
-                   "LABAPP_RUN_TIMEOUT_SECONDS": str(RUN_TIMEOUT),
-                   "LABAPP_RUN_DEADLINE_GRACE_SECONDS": str(GRACE)}, tmp_path / "logs")
+    stack = Stack(
+        {
+            **stack_env,
+            "REDIS_URL": server.url,
+            "LABAPP_RUN_TIMEOUT_SECONDS": str(RUN_TIMEOUT),
+            "LABAPP_RUN_DEADLINE_GRACE_SECONDS": str(GRACE),
+        },
+        tmp_path / "logs",
+    )
     stack.redis = server
     stack.worker = stack.start_worker("faulty")
     yield stack
@@ -70,14 +76,19 @@ def long_watch(sandbox) -> str:
 
 
 def test_a_killed_worker_leaves_the_run_failed_worker_lost_within_the_deadline(
-        private_stack, ready_sandbox):
+    private_stack, ready_sandbox
+):
     run = attempt_start(sandbox=ready_sandbox, command=long_watch(ready_sandbox))
     wait_for(lambda: running(run), timeout=30, what="the run to start")
     kill_group(private_stack.worker)  # the whole worker: main process and pool
 
     # What the beat schedule runs every few seconds; called here directly.
-    reaped = wait_for(lambda: final(run) if runs_reap() or final(run) else None,
-                      timeout=RUN_TIMEOUT + GRACE + 10, interval=0.5, what="the reaper")
+    reaped = wait_for(
+        lambda: final(run) if runs_reap() or final(run) else None,
+        timeout=RUN_TIMEOUT + GRACE + 10,
+        interval=0.5,
+        what="the reaper",
+    )
     assert reaped.state == CommandRun.State.FAILED
     assert reaped.error == WORKER_LOST
     # Ended once its deadline passed, and promptly after it.
@@ -90,7 +101,8 @@ def _pool_children(pid: int) -> list[int]:
 
 
 def test_a_killed_pool_process_is_noticed_at_once_and_the_run_is_not_repeated(
-        private_stack, ready_sandbox):
+    private_stack, ready_sandbox
+):
     run = attempt_start(sandbox=ready_sandbox, command=long_watch(ready_sandbox))
     wait_for(lambda: running(run), timeout=30, what="the run to start")
     for child in _pool_children(private_stack.worker.pid):
@@ -103,7 +115,8 @@ def test_a_killed_pool_process_is_noticed_at_once_and_the_run_is_not_repeated(
 
 
 def test_after_redis_restarts_mid_run_the_final_result_is_still_stored(
-        private_stack, ready_sandbox):
+    private_stack, ready_sandbox
+):
     run = attempt_start(sandbox=ready_sandbox, command=long_watch(ready_sandbox))
     wait_for(lambda: running(run), timeout=30, what="the run to start")
     private_stack.redis.restart()  # no persistence: every stream entry is gone

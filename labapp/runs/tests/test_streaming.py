@@ -45,8 +45,7 @@ def read_events(response: httpx.Response):
 
 
 def start_run(learner: HttpLearner, sandbox, command: str, step: str = "") -> int:
-    response = learner.post(f"/sandboxes/{sandbox.slug}/runs/",
-                            {"command": command, "step": step})
+    response = learner.post(f"/sandboxes/{sandbox.slug}/runs/", {"command": command, "step": step})
     assert response.status_code == 202, response.text
     return int(re.search(r'id="run-(\d+)"', response.text).group(1))
 
@@ -87,8 +86,9 @@ def test_a_reconnect_with_last_event_id_resumes_exactly(ada, ada_sandbox, live_s
     assert scaled.returncode == 0, scaled.stderr
     rest = []
     headers = {"Last-Event-ID": first[-1][0]}
-    with learner.client.stream("GET", f"/runs/{run_id}/stream/?format=json",
-                               headers=headers) as response:
+    with learner.client.stream(
+        "GET", f"/runs/{run_id}/stream/?format=json", headers=headers
+    ) as response:
         for event in read_events(response):
             rest.append(event)
             if event[1] == "done":
@@ -104,12 +104,16 @@ def test_a_reconnect_with_last_event_id_resumes_exactly(ada, ada_sandbox, live_s
 
 
 def test_a_finished_run_replays_from_the_database_when_redis_has_no_stream(
-        ada, ada_sandbox, live_stack, redis_server):
+    ada, ada_sandbox, live_stack, redis_server
+):
     learner = HttpLearner.login(ada, live_stack.url)
     ns = ada_sandbox.namespaces["assets"]
     run_id = start_run(learner, ada_sandbox, f"kubectl -n {ns} get configmap assets -o name")
-    wait_for(lambda: CommandRun.objects.get(id=run_id).state == "succeeded", timeout=30,
-             what="the run to finish")
+    wait_for(
+        lambda: CommandRun.objects.get(id=run_id).state == "succeeded",
+        timeout=30,
+        what="the run to finish",
+    )
     import redis
 
     redis.Redis.from_url(redis_server.url).delete(f"labapp:run:{run_id}")
@@ -121,8 +125,9 @@ def test_a_finished_run_replays_from_the_database_when_redis_has_no_stream(
 
 def test_step_checks_arrive_with_the_done_event(ada, ada_sandbox, live_stack):
     learner = HttpLearner.login(ada, live_stack.url)
-    run_id = start_run(learner, ada_sandbox, "kubectl apply -k assets/baseline-namespace",
-                       step="label-namespace")
+    run_id = start_run(
+        learner, ada_sandbox, "kubectl apply -k assets/baseline-namespace", step="label-namespace"
+    )
     with learner.client.stream("GET", f"/runs/{run_id}/stream/") as response:
         events = list(read_events(response))
     done = events[-1]
@@ -134,8 +139,9 @@ def test_step_checks_arrive_with_the_done_event(ada, ada_sandbox, live_stack):
 
 def test_a_refused_command_is_recorded_and_never_queued(ada, ada_sandbox, live_stack):
     learner = HttpLearner.login(ada, live_stack.url)
-    response = learner.post(f"/sandboxes/{ada_sandbox.slug}/runs/",
-                            {"command": "kubectl get pods; cat /etc/passwd"})
+    response = learner.post(
+        f"/sandboxes/{ada_sandbox.slug}/runs/", {"command": "kubectl get pods; cat /etc/passwd"}
+    )
     assert response.status_code == 422
     assert "Not run." in response.text and "`;`" in response.text
     run = CommandRun.objects.get(sandbox=ada_sandbox)
@@ -150,12 +156,14 @@ def test_a_refused_command_is_recorded_and_never_queued(ada, ada_sandbox, live_s
 
 
 def test_another_learner_cannot_reach_adas_run_or_sandbox(
-        ada, ada_sandbox, live_stack, django_user_model):
+    ada, ada_sandbox, live_stack, django_user_model
+):
     learner = HttpLearner.login(ada, live_stack.url)
     ns = ada_sandbox.namespaces["assets"]
     run_id = start_run(learner, ada_sandbox, f"kubectl -n {ns} get pods")
-    bob = HttpLearner.login(django_user_model.objects.create_user("bob", password="x"),
-                            live_stack.url)
+    bob = HttpLearner.login(
+        django_user_model.objects.create_user("bob", password="x"), live_stack.url
+    )
     assert bob.client.get(f"/runs/{run_id}/stream/").status_code == 404
     assert bob.client.get(f"/runs/{run_id}/").status_code == 404
     stolen = bob.post(f"/sandboxes/{ada_sandbox.slug}/runs/", {"command": "kubectl get pods"})

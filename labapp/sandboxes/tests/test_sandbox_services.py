@@ -45,7 +45,8 @@ def namespace_phase(kubectl, name: str) -> str:
 
 
 def test_provisioning_makes_a_ready_sandbox_at_the_labs_starting_state(
-        cluster_settings, learner, kubectl):
+    cluster_settings, learner, kubectl
+):
     sandbox = provisioned(learner)
     assert sandbox.state == Sandbox.State.READY, sandbox.status_message
     ns = sandbox.namespaces["assets"]
@@ -65,15 +66,19 @@ def test_provisioning_makes_a_ready_sandbox_at_the_labs_starting_state(
 def test_provisioning_twice_does_no_harm_and_create_resumes(cluster_settings, learner):
     sandbox = provisioned(learner)
     again = sandbox_provision(sandbox_id=sandbox.id)
-    assert (again.state, again.learner_kubeconfig) == (Sandbox.State.READY,
-                                                       sandbox.learner_kubeconfig)
+    assert (again.state, again.learner_kubeconfig) == (
+        Sandbox.State.READY,
+        sandbox.learner_kubeconfig,
+    )
     assert sandbox_create(owner=learner, lab_id="pss-baseline").id == sandbox.id
 
 
 def test_an_unreachable_cluster_fails_provisioning_naming_the_cause(
-        cluster_settings, learner, tmp_path, unused_tcp_port):
+    cluster_settings, learner, tmp_path, unused_tcp_port
+):
     cluster_settings.KUBECONFIG = str(
-        write_unreachable_kubeconfig(tmp_path / "kc", unused_tcp_port))
+        write_unreachable_kubeconfig(tmp_path / "kc", unused_tcp_port)
+    )
     sandbox = provisioned(learner)
     assert sandbox.state == Sandbox.State.FAILED
     assert sandbox.status_message.startswith("the sandbox cluster is unreachable:")
@@ -94,10 +99,10 @@ def test_a_failing_setup_leaves_nothing_half_made(cluster_settings, learner, kub
         all_labs.cache_clear()
     assert sandbox.state == Sandbox.State.FAILED
     assert "setup command `kubectl apply -k assets/privileged-workload` failed" in (
-        sandbox.status_message)
+        sandbox.status_message
+    )
     assert namespace_phase(kubectl, sandbox.namespaces["assets"]) in ("Terminating", "gone")
-    account = kubectl("-n", "labapp-learners", "get", "serviceaccount",
-                      f"learner-{sandbox.slug}")
+    account = kubectl("-n", "labapp-learners", "get", "serviceaccount", f"learner-{sandbox.slug}")
     assert "NotFound" in account.stderr
 
 
@@ -118,18 +123,19 @@ def test_reset_replaces_the_sandbox_and_teardown_removes_it(cluster_settings, le
 
 
 def test_a_stalled_provisioning_is_queued_again(
-        cluster_settings, learner, redis_server, django_capture_on_commit_callbacks,
-        django_user_model):
+    cluster_settings, learner, redis_server, django_capture_on_commit_callbacks, django_user_model
+):
     sandbox = sandbox_create(owner=learner, lab_id="pss-baseline")
-    unclaimed = sandbox_create(owner=django_user_model.objects.create_user("u2"),
-                               lab_id="pss-baseline")
-    fresh = sandbox_create(owner=django_user_model.objects.create_user("u3"),
-                           lab_id="pss-baseline")
+    unclaimed = sandbox_create(
+        owner=django_user_model.objects.create_user("u2"), lab_id="pss-baseline"
+    )
+    fresh = sandbox_create(owner=django_user_model.objects.create_user("u3"), lab_id="pss-baseline")
     long_ago = sandbox.updated_at - dt.timedelta(minutes=30)
     # A worker claimed it and vanished; another's message was lost before any claim.
     Sandbox.objects.filter(id=sandbox.id).update(updated_at=long_ago, claimed_at=long_ago)
     Sandbox.objects.filter(id=unclaimed.id).update(
-        updated_at=unclaimed.updated_at - dt.timedelta(seconds=90))
+        updated_at=unclaimed.updated_at - dt.timedelta(seconds=90)
+    )
     queue = redis.Redis.from_url(redis_server.url)
     queue.delete("provisioning")
     with django_capture_on_commit_callbacks(execute=True):
@@ -142,28 +148,33 @@ def test_a_stalled_provisioning_is_queued_again(
 
 
 def test_a_sandbox_made_for_a_later_step_replays_the_earlier_solutions(
-        cluster_settings, learner, kubectl):
-    sandbox = sandbox_create(owner=learner, lab_id="pss-baseline",
-                             replay_steps=["label-namespace", "recycle-pods"])
+    cluster_settings, learner, kubectl
+):
+    sandbox = sandbox_create(
+        owner=learner, lab_id="pss-baseline", replay_steps=["label-namespace", "recycle-pods"]
+    )
     sandbox = sandbox_provision(sandbox_id=sandbox.id)
     assert sandbox.state == Sandbox.State.READY, sandbox.status_message
     ns = sandbox.namespaces["assets"]
     labels = kubectl("get", "namespace", ns, "-o", "jsonpath={.metadata.labels}")
     assert '"pod-security.kubernetes.io/enforce":"baseline"' in labels.stdout
-    running = kubectl("-n", ns, "get", "pods", "--field-selector=status.phase=Running",
-                      "-o", "name")
+    running = kubectl(
+        "-n", ns, "get", "pods", "--field-selector=status.phase=Running", "-o", "name"
+    )
     assert running.stdout == ""  # recycled, and refused: where step 3 begins
 
 
-def test_an_expired_sandbox_is_torn_down_and_refuses_commands(cluster_settings, learner,
-                                                              kubectl):
+def test_an_expired_sandbox_is_torn_down_and_refuses_commands(cluster_settings, learner, kubectl):
     import time_machine
 
     from labapp.runs.services import RunNotAllowed, run_start
     from labapp.sandboxes.services import sandboxes_expire
 
-    sandbox = sandbox_provision(sandbox_id=sandbox_create(
-        owner=learner, lab_id="pss-baseline", lifetime=dt.timedelta(minutes=30)).id)
+    sandbox = sandbox_provision(
+        sandbox_id=sandbox_create(
+            owner=learner, lab_id="pss-baseline", lifetime=dt.timedelta(minutes=30)
+        ).id
+    )
     assert sandboxes_expire() == 0
     with time_machine.travel(sandbox.expires_at + dt.timedelta(seconds=1)):
         with pytest.raises(RunNotAllowed, match="expired"):
@@ -183,7 +194,8 @@ metadata:
 
 
 def test_privileged_labs_are_refused_on_real_nodes_unless_the_operator_opts_in(
-        cluster_settings, learner, kubectl, django_user_model):
+    cluster_settings, learner, kubectl, django_user_model
+):
     # A Node without KWOK's annotation counts as a real node. (KWOK still
     # simulates it here: no real machine can join this test cluster.)
     made = kubectl("apply", "-f", "-", stdin=REAL_NODE)
@@ -193,7 +205,8 @@ def test_privileged_labs_are_refused_on_real_nodes_unless_the_operator_opts_in(
         assert refused.state == Sandbox.State.FAILED
         assert refused.status_message == (
             "the lab 'pss-baseline' runs privileged pods, and this cluster has real nodes; "
-            "the operator must set LABAPP_ALLOW_PRIVILEGED_LABS=true to allow it")
+            "the operator must set LABAPP_ALLOW_PRIVILEGED_LABS=true to allow it"
+        )
         assert namespace_phase(kubectl, refused.namespaces["assets"]) == "gone"
         # Restricted needs no privileges: it is fine anywhere.
         restricted = provisioned(learner, lab_id="pss-restricted")
@@ -205,8 +218,9 @@ def test_privileged_labs_are_refused_on_real_nodes_unless_the_operator_opts_in(
         kubectl("delete", "node", "real-node-1")
 
 
-def test_an_unexpected_error_fails_provisioning_with_its_cause(cluster_settings, learner,
-                                                               kubectl, tmp_path):
+def test_an_unexpected_error_fails_provisioning_with_its_cause(
+    cluster_settings, learner, kubectl, tmp_path
+):
     not_a_folder = tmp_path / "occupied"
     not_a_folder.write_text("a file where the sandboxes' folder should be")
     cluster_settings.SANDBOX_HOME = not_a_folder

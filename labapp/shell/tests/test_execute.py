@@ -74,10 +74,12 @@ def _alive(pid: int) -> bool:
 
 # --- real programs ---------------------------------------------------------------
 
+
 def test_kubectl_piped_into_yq(real_tools: ToolPaths, workdir: Path) -> None:
     result = run(
         "kubectl version --client -o yaml | yq '.clientVersion.major'",
-        tools=real_tools, workdir=workdir,
+        tools=real_tools,
+        workdir=workdir,
     )
     assert result.error is None
     assert (result.exit_code, result.stdout.strip()) == (0, "1")
@@ -86,7 +88,8 @@ def test_kubectl_piped_into_yq(real_tools: ToolPaths, workdir: Path) -> None:
 def test_kubectl_piped_into_grep_passes_stdout(real_tools: ToolPaths, workdir: Path) -> None:
     result = run(
         "kubectl version --client -o yaml | grep gitVersion | wc -l",
-        tools=real_tools, workdir=workdir,
+        tools=real_tools,
+        workdir=workdir,
     )
     assert (result.exit_code, result.stdout.strip()) == (0, "1")
     assert result.first_byte_s is not None and result.first_byte_s <= result.duration_s
@@ -107,7 +110,7 @@ def test_yq_null_input_gets_no_stdin_argument(real_tools: ToolPaths, workdir: Pa
 
 def test_a_hand_built_plan_is_checked_again(real_tools: ToolPaths, workdir: Path) -> None:
     with pytest.raises(CommandRefused):
-        parse_command('yq \'load("/etc/hostname")\'')
+        parse_command("yq 'load(\"/etc/hostname\")'")
     # execute() does not trust its caller to have parsed the plan.
     hand_built = Pipeline((Stage("yq", (('load("/etc/hostname")',),)),))
     result = execute(hand_built, tools=real_tools, kubeconfig=workdir / "kc", workdir=workdir)
@@ -120,13 +123,18 @@ def test_yq_security_switches_hold_on_their_own(yq_path: Path, workdir: Path) ->
     for expression in ('load("/etc/hostname")', "env(HOME)"):
         done = subprocess.run(
             [str(yq_path), "-n", *YQ_SECURITY_FLAGS, f"--expression={expression}"],
-            capture_output=True, text=True, cwd=workdir, timeout=30, check=False,
+            capture_output=True,
+            text=True,
+            cwd=workdir,
+            timeout=30,
+            check=False,
         )
         assert done.returncode != 0
         assert "disabled" in done.stderr
 
 
 # --- environment -----------------------------------------------------------------
+
 
 def test_environment_is_reduced(
     tmp_path: Path, workdir: Path, monkeypatch: pytest.MonkeyPatch
@@ -150,14 +158,15 @@ def test_environment_is_reduced(
 
 # --- limits ----------------------------------------------------------------------
 
+
 def test_timeout_kills_the_whole_process_group(tmp_path: Path, workdir: Path) -> None:
     pidfile = tmp_path / "child.pid"
-    fake = script(
-        tmp_path, "kubectl", f"/bin/sleep 300 &\necho $! > {pidfile}\n/bin/sleep 300\n"
-    )
+    fake = script(tmp_path, "kubectl", f"/bin/sleep 300 &\necho $! > {pidfile}\n/bin/sleep 300\n")
     started = time.monotonic()
     result = run(
-        "kubectl get pods | grep x", tools=ToolPaths(kubectl=fake, yq=fake), workdir=workdir,
+        "kubectl get pods | grep x",
+        tools=ToolPaths(kubectl=fake, yq=fake),
+        workdir=workdir,
         timeout=1.0,
     )
     assert time.monotonic() - started < 10
@@ -175,8 +184,11 @@ def test_output_cap_stops_endless_output(tmp_path: Path, workdir: Path) -> None:
     fake = script(tmp_path, "kubectl", "while :; do echo 0123456789abcdef; done\n")
     cap = 10_000
     result = run(
-        "kubectl get pods", tools=ToolPaths(kubectl=fake, yq=fake), workdir=workdir,
-        output_cap=cap, timeout=30,
+        "kubectl get pods",
+        tools=ToolPaths(kubectl=fake, yq=fake),
+        workdir=workdir,
+        output_cap=cap,
+        timeout=30,
     )
     assert result.truncated
     assert not result.timed_out
@@ -190,7 +202,9 @@ def test_chunks_arrive_before_the_command_ends(tmp_path: Path, workdir: Path) ->
     started = time.monotonic()
     arrivals: list[tuple[str, str, float]] = []
     result = run(
-        "kubectl get pods", tools=ToolPaths(kubectl=fake, yq=fake), workdir=workdir,
+        "kubectl get pods",
+        tools=ToolPaths(kubectl=fake, yq=fake),
+        workdir=workdir,
         on_chunk=lambda kind, text: arrivals.append((kind, text, time.monotonic() - started)),
     )
     assert [text for _, text, _ in arrivals] == ["first\n", "second\n"]
@@ -208,10 +222,12 @@ def test_multibyte_characters_split_across_reads(tmp_path: Path, workdir: Path) 
 
 # --- exit codes and streams ------------------------------------------------------
 
+
 def test_pipefail_reports_a_failing_first_stage(tmp_path: Path, workdir: Path) -> None:
     fake = script(tmp_path, "kubectl", "echo Running\nexit 3\n")
     result = run(
-        "kubectl get pods | grep Running", tools=ToolPaths(kubectl=fake, yq=fake),
+        "kubectl get pods | grep Running",
+        tools=ToolPaths(kubectl=fake, yq=fake),
         workdir=workdir,
     )
     assert (result.exit_code, result.stdout) == (3, "Running\n")
@@ -220,19 +236,20 @@ def test_pipefail_reports_a_failing_first_stage(tmp_path: Path, workdir: Path) -
 def test_pipefail_reports_the_last_failing_stage(tmp_path: Path, workdir: Path) -> None:
     fake = script(tmp_path, "kubectl", "echo Pending\nexit 3\n")
     result = run(
-        "kubectl get pods | grep Running", tools=ToolPaths(kubectl=fake, yq=fake),
+        "kubectl get pods | grep Running",
+        tools=ToolPaths(kubectl=fake, yq=fake),
         workdir=workdir,
     )
     assert result.exit_code == 1  # grep found nothing, after kubectl's 3
 
 
-def test_a_writer_whose_reader_left_early_is_not_a_failure(
-    tmp_path: Path, workdir: Path
-) -> None:
+def test_a_writer_whose_reader_left_early_is_not_a_failure(tmp_path: Path, workdir: Path) -> None:
     fake = script(tmp_path, "kubectl", "while :; do echo line; done\n")
     result = run(
-        "kubectl get pods | head -n 1", tools=ToolPaths(kubectl=fake, yq=fake),
-        workdir=workdir, timeout=30,
+        "kubectl get pods | head -n 1",
+        tools=ToolPaths(kubectl=fake, yq=fake),
+        workdir=workdir,
+        timeout=30,
     )
     assert (result.exit_code, result.stdout, result.error) == (0, "line\n", None)
 
@@ -240,7 +257,8 @@ def test_a_writer_whose_reader_left_early_is_not_a_failure(
 def test_success_is_zero(tmp_path: Path, workdir: Path) -> None:
     fake = script(tmp_path, "kubectl", "echo Running\n")
     result = run(
-        "kubectl get pods | grep -c Running", tools=ToolPaths(kubectl=fake, yq=fake),
+        "kubectl get pods | grep -c Running",
+        tools=ToolPaths(kubectl=fake, yq=fake),
         workdir=workdir,
     )
     assert (result.exit_code, result.stdout, result.error) == (0, "1\n", None)
@@ -250,7 +268,9 @@ def test_stdout_and_stderr_are_kept_apart(tmp_path: Path, workdir: Path) -> None
     fake = script(tmp_path, "kubectl", "echo out\necho err >&2\n")
     chunks: list[tuple[str, str]] = []
     result = run(
-        "kubectl get pods", tools=ToolPaths(kubectl=fake, yq=fake), workdir=workdir,
+        "kubectl get pods",
+        tools=ToolPaths(kubectl=fake, yq=fake),
+        workdir=workdir,
         on_chunk=lambda kind, text: chunks.append((kind, text)),
     )
     assert (result.stdout, result.stderr) == ("out\n", "err\n")
@@ -260,7 +280,8 @@ def test_stdout_and_stderr_are_kept_apart(tmp_path: Path, workdir: Path) -> None
 def test_stderr_of_every_stage_is_kept(tmp_path: Path, workdir: Path) -> None:
     fake = script(tmp_path, "kubectl", "echo from-first >&2\necho data\n")
     result = run(
-        "kubectl get pods | kubectl apply -f -", tools=ToolPaths(kubectl=fake, yq=fake),
+        "kubectl get pods | kubectl apply -f -",
+        tools=ToolPaths(kubectl=fake, yq=fake),
         workdir=workdir,
     )
     assert result.stderr == "from-first\nfrom-first\n"
@@ -279,7 +300,8 @@ def test_missing_second_stage_stops_the_first(tmp_path: Path, workdir: Path) -> 
     started = time.monotonic()
     result = run(
         "kubectl get pods | yq '.a'",
-        tools=ToolPaths(kubectl=fake, yq=tmp_path / "no-such-yq"), workdir=workdir,
+        tools=ToolPaths(kubectl=fake, yq=tmp_path / "no-such-yq"),
+        workdir=workdir,
     )
     assert time.monotonic() - started < 10
     assert result.exit_code is None
@@ -288,20 +310,20 @@ def test_missing_second_stage_stops_the_first(tmp_path: Path, workdir: Path) -> 
 
 # --- substitutions ---------------------------------------------------------------
 
+
 def _recorder(tmp_path: Path, *, get_prints: str) -> tuple[ToolPaths, Path]:
     log = tmp_path / "argv.log"
     fake = script(
-        tmp_path, "kubectl",
-        f'echo "$*" >> {log}\n'
-        f'if [ "$1" = get ]; then printf %b \'{get_prints}\'; fi\n',
+        tmp_path,
+        "kubectl",
+        f'echo "$*" >> {log}\nif [ "$1" = get ]; then printf %b \'{get_prints}\'; fi\n',
     )
     return ToolPaths(kubectl=fake, yq=fake), log
 
 
 def test_unquoted_substitution_is_word_split(tmp_path: Path, workdir: Path) -> None:
     tools, log = _recorder(tmp_path, get_prints="pod/a\\npod/b\\n\\n")
-    result = run("kubectl exec $(kubectl get pods -o name) -- whoami", tools=tools,
-                 workdir=workdir)
+    result = run("kubectl exec $(kubectl get pods -o name) -- whoami", tools=tools, workdir=workdir)
     assert result.exit_code == 0
     assert log.read_text().splitlines() == ["get pods -o name", "exec pod/a pod/b -- whoami"]
 
@@ -309,12 +331,16 @@ def test_unquoted_substitution_is_word_split(tmp_path: Path, workdir: Path) -> N
 def test_quoted_substitution_stays_one_word(tmp_path: Path, workdir: Path) -> None:
     log = tmp_path / "argv.log"
     fake = script(
-        tmp_path, "kubectl",
+        tmp_path,
+        "kubectl",
         f'for a in "$@"; do echo "[$a]" >> {log}; done\n'
         'if [ "$1" = get ]; then printf "a b\\n"; fi\n',
     )
-    run('kubectl describe "x-$(kubectl get pods)-y"', tools=ToolPaths(kubectl=fake, yq=fake),
-        workdir=workdir)
+    run(
+        'kubectl describe "x-$(kubectl get pods)-y"',
+        tools=ToolPaths(kubectl=fake, yq=fake),
+        workdir=workdir,
+    )
     assert log.read_text().splitlines()[-2:] == ["[describe]", "[x-a b-y]"]
 
 
@@ -328,7 +354,10 @@ def test_substitution_output_is_checked_again(tmp_path: Path, workdir: Path) -> 
 
 def test_substitution_stderr_is_shown(tmp_path: Path, workdir: Path) -> None:
     fake = script(tmp_path, "kubectl", 'if [ "$1" = get ]; then echo oops >&2; fi\n')
-    result = run("kubectl describe $(kubectl get pods)", tools=ToolPaths(kubectl=fake, yq=fake),
-                 workdir=workdir)
+    result = run(
+        "kubectl describe $(kubectl get pods)",
+        tools=ToolPaths(kubectl=fake, yq=fake),
+        workdir=workdir,
+    )
     assert result.stderr == "oops\n"
     assert result.exit_code == 0

@@ -139,7 +139,7 @@ HOSTILE: list[tuple[str, str]] = [
     # other programs
     ("bash -c 'touch {canary}'", "`bash` is refused"),
     ("sh -c id", "`sh` is refused"),
-    ("python3 -c 'open(\"{canary}\", \"w\")'", "`python3` is refused"),
+    ('python3 -c \'open("{canary}", "w")\'', "`python3` is refused"),
     ("curl http://evil.example", "`curl` is refused"),
     ("env", "`env` is refused"),
     ("cat /etc/passwd", "`cat` is refused"),
@@ -258,6 +258,7 @@ def test_hostile_command_is_refused_with_its_reason(
 
 
 # --- side effects: nothing runs ---------------------------------------------------
+
 
 def _recorder_tools(tmp_path: Path) -> tuple[ToolPaths, Path]:
     """Every program is a script that only appends its argv to a log."""

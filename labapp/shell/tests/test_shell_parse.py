@@ -24,6 +24,7 @@ def single(program: str, *words: str) -> Pipeline:
 
 # --- the lab's seed commands -----------------------------------------------------
 
+
 def test_apply_kustomize_directory() -> None:
     assert parse_command("kubectl apply -k assets/baseline-namespace") == single(
         "kubectl", "apply", "-k", "assets/baseline-namespace"
@@ -41,31 +42,45 @@ def test_global_namespace_flag_before_subcommand() -> None:
 
 def test_pipe_into_yq_removes_quotes() -> None:
     plan = parse_command("kubectl get deployment -n assets assets -o yaml | yq '.status'")
-    assert plan == Pipeline((
-        stage("kubectl", "get", "deployment", "-n", "assets", "assets", "-o", "yaml"),
-        stage("yq", ".status"),
-    ))
+    assert plan == Pipeline(
+        (
+            stage("kubectl", "get", "deployment", "-n", "assets", "assets", "-o", "yaml"),
+            stage("yq", ".status"),
+        )
+    )
 
 
 def test_exec_with_substituted_pod_name() -> None:
     plan = parse_command("kubectl -n assets exec $(kubectl -n assets get pods -o name) -- whoami")
     inner = single("kubectl", "-n", "assets", "get", "pods", "-o", "name")
-    assert plan == Pipeline((
-        Stage("kubectl", (
-            ("-n",), ("assets",), ("exec",), (Substitution(inner, split=True),),
-            ("--",), ("whoami",),
-        )),
-    ))
+    assert plan == Pipeline(
+        (
+            Stage(
+                "kubectl",
+                (
+                    ("-n",),
+                    ("assets",),
+                    ("exec",),
+                    (Substitution(inner, split=True),),
+                    ("--",),
+                    ("whoami",),
+                ),
+            ),
+        )
+    )
 
 
 # --- words: quoting and substitution ---------------------------------------------
 
+
 def test_substitution_inside_double_quotes_is_not_split() -> None:
     plan = parse_command('kubectl describe "pod/$(kubectl get pods -o name | head -n 1)"')
-    inner = Pipeline((
-        stage("kubectl", "get", "pods", "-o", "name"),
-        stage("head", "-n", "1"),
-    ))
+    inner = Pipeline(
+        (
+            stage("kubectl", "get", "pods", "-o", "name"),
+            stage("head", "-n", "1"),
+        )
+    )
     word = plan.stages[0].words[1]
     assert word == ("pod/", Substitution(inner, split=False))
 
@@ -136,6 +151,7 @@ def test_tabs_separate_words() -> None:
 
 # --- more allowed commands -------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     "line",
     [
@@ -151,7 +167,7 @@ def test_tabs_separate_words() -> None:
         "kubectl kustomize assets/base",
         "kubectl label ns assets pod-security.kubernetes.io/enforce=baseline --overwrite",
         "kubectl annotate pod x note='hello world'",
-        "kubectl patch deploy assets -p '{\"spec\":{\"replicas\":2}}'",
+        'kubectl patch deploy assets -p \'{"spec":{"replicas":2}}\'',
         "kubectl logs -f deploy/assets -c assets --tail=20",
         "kubectl logs -p pod/x",
         "kubectl exec pod/x -c assets -- whoami",

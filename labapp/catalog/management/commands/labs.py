@@ -25,8 +25,12 @@ class Command(BaseCommand):
         rehearse = sub.add_parser("rehearse", help="prove each step's checks fail, then pass")
         rehearse.add_argument("lab", nargs="?", help="lab id")
         rehearse.add_argument("--all", action="store_true", help="every lab")
-        rehearse.add_argument("--kubeconfig", type=Path, default=None,
-                              help="cluster to use (default: the local control plane)")
+        rehearse.add_argument(
+            "--kubeconfig",
+            type=Path,
+            default=None,
+            help="cluster to use (default: the local control plane)",
+        )
         rehearse.add_argument("--path", type=Path, default=None, help="lab folder root")
 
     def handle(self, *args: object, action: str, **options: object) -> None:
@@ -69,8 +73,9 @@ class Command(BaseCommand):
         failed = []
         for lab in chosen:
             try:
-                report = rehearse_lab(lab, kubeconfig=kubeconfig, tools=tools,
-                                      say=self.stdout.write)
+                report = rehearse_lab(
+                    lab, kubeconfig=kubeconfig, tools=tools, say=self.stdout.write
+                )
             except ClusterUnreachable as exc:
                 raise CommandError(f"cannot rehearse {lab.id}: {exc}") from exc
             self.stdout.write(format_report(report))

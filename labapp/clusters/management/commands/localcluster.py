@@ -13,8 +13,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("action", choices=["up", "down", "status", "kubeconfig", "build"])
-        parser.add_argument("--name", default=None,
-                            help="cluster name (default: LABAPP_LOCALCLUSTER_NAME or 'default')")
+        parser.add_argument(
+            "--name",
+            default=None,
+            help="cluster name (default: LABAPP_LOCALCLUSTER_NAME or 'default')",
+        )
 
     def handle(self, *args: object, action: str, name: str | None, **options: object) -> None:
         try:
@@ -42,7 +45,8 @@ class Command(BaseCommand):
         for row in rows:
             state = "healthy" if row.healthy else ("unhealthy" if row.running else "down")
             rss = f"{row.rss_mib:.0f}" if row.rss_mib else "-"
-            self.stdout.write(f"{row.name:<25}{row.pid or '-':>8}{row.port or '-':>7}  "
-                              f"{state:<9}{rss:>8}")
+            self.stdout.write(
+                f"{row.name:<25}{row.pid or '-':>8}{row.port or '-':>7}  {state:<9}{rss:>8}"
+            )
         if not all(row.healthy for row in rows):
             raise CommandError(f"cluster {cluster.name!r} is not fully up")
