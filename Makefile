@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup controlplane up down test lint bench bench-quick kind-up
+.PHONY: setup controlplane up down test test-fast lint bench bench-quick kind-up
 
 setup:
 	@bash scripts/setup.sh
@@ -23,6 +23,14 @@ test: controlplane
 	$(PY) -m pytest
 	@echo "== the whole suite again, on PostgreSQL"
 	bash scripts/with-postgres.sh $(PY) -m pytest -p no:cacheprovider
+
+# The fast lane: lint, format and every test that needs no control plane, no
+# Redis or Celery stack and no browser (conftest.py marks those `cluster`).
+# Under a minute; --timeout stops a test that waits on the control plane's build.
+test-fast: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) -m pytest -q -p no:cacheprovider -m "not cluster" --timeout=60
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -1,1 +1,34 @@
-pytest_plugins = ["tests.fixtures.cluster", "tests.fixtures.services", "tests.fixtures.browser"]
+import pytest
+
+pytest_plugins = [
+    "tests.fixtures.personas",
+    "tests.fixtures.catalog",
+    "tests.fixtures.cluster",
+    "tests.fixtures.services",
+    "tests.fixtures.browser",
+]
+
+# A test that uses any of these fixtures needs what the fast lane (`make
+# test-fast`, `pytest -m "not cluster"`) has not: the local control plane or
+# the binaries its build makes (yq), a Redis and Celery stack, or the browser.
+# It is marked `cluster` here, so no test has to remember to say so.
+NEEDS_CLUSTER = frozenset(
+    {
+        "local_cluster",  # the control plane (kubectl, toolchain and stack_env use it)
+        "kubectl",
+        "toolchain",
+        "redis_server",
+        "stack_env",
+        "live_stack",
+        "browser",
+        "page",
+        "yq_path",  # labapp/shell/tests: the yq the control-plane build makes
+    }
+)
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if NEEDS_CLUSTER.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.cluster)

@@ -90,6 +90,7 @@ def bench_stack(
         stack.start_worker("provisioning", concurrency=2, queues="provisioning")
         if beat:
             stack.start_beat()
+        stack.start_tracker()
         port = free_port()
         stack.start_uvicorn(port)
         yield Bench(home, f"http://127.0.0.1:{port}", stack, cluster, redis_server)

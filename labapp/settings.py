@@ -3,6 +3,8 @@ development default, so `make up` works on a fresh machine with nothing set."""
 
 from __future__ import annotations
 
+import re
+import sys
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -11,6 +13,9 @@ from labapp.lib.env import env_bool, env_database, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("LABAPP_VAR_DIR", str(BASE_DIR / "var")))
+
+# The pytest process itself (not the servers and workers its end-to-end tests start).
+TESTING = "pytest" in sys.modules
 
 DEBUG = env_bool("DJANGO_DEBUG", True)
 _DEV_SECRET = "dev-only-insecure-key-change-me"
@@ -65,6 +70,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "labapp.instructor.context_processors.roles",
             ],
         },
     },
@@ -106,6 +112,20 @@ STATIC_ROOT = VAR_DIR / "staticfiles"
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 
+# One cache shared by every web process: rate limits count there. The pytest process
+# keeps its own in-memory cache (no Redis needed for unit tests); the servers its
+# end-to-end tests start use Redis like production.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "labapp",
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+    }
+}
+if TESTING:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 # Celery. acks_late + reject_on_worker_lost: a run whose worker dies is handed
 # back, and the run service then ends it as "worker lost" (never re-runs it).
 CELERY_BROKER_URL = REDIS_URL
@@ -129,6 +149,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 15.0,
     },
     "expire-sandboxes": {"task": "labapp.sandboxes.tasks.expire_sandboxes", "schedule": 60.0},
+    # Teardowns that could not reach the cluster (their namespaces still exist).
+    "retry-sandbox-teardowns": {
+        "task": "labapp.sandboxes.tasks.retry_sandbox_teardowns",
+        "schedule": 60.0,
+    },
 }
 
 # Commands: how long one may run, how much output it may keep.
@@ -139,9 +164,48 @@ RUN_QUEUE_DEADLINE_SECONDS = env_int("LABAPP_RUN_QUEUE_DEADLINE_SECONDS", 120)
 # A running run not finished by timeout + grace has lost its worker.
 RUN_DEADLINE_GRACE_SECONDS = env_int("LABAPP_RUN_DEADLINE_GRACE_SECONDS", 30)
 RUN_STREAM_TTL_SECONDS = 3600
+# Commands one sandbox may have queued or running at once; the next is refused.
+RUN_IN_FLIGHT_PER_SANDBOX = env_int("LABAPP_RUN_IN_FLIGHT_PER_SANDBOX", 3)
+
+
+def _env_rate(name: str, default: str) -> str:
+    """A django-ratelimit rate: a count per period, e.g. 30/m or 300/10m."""
+    rate = env_str(name, default).strip()
+    if not re.fullmatch(r"[1-9]\d*/([1-9]\d*)?[smhd]", rate):
+        raise ImproperlyConfigured(f"{name}={rate!r} is not a rate such as 30/m or 300/10m.")
+    return rate
+
+
+# Rate limits (django-ratelimit, counted in CACHES). Per signed-in user they are
+# tight; per client address generous, because a classroom of 100 may share one NAT
+# address. Off in the pytest process unless a test turns them on (a process-wide
+# count would leak from test to test). Behind a reverse proxy, uvicorn must be told
+# to trust its X-Forwarded-For (FORWARDED_ALLOW_IPS), or everyone shares its address.
+RATELIMIT_ENABLE = env_bool("LABAPP_RATELIMITS", not TESTING)
+# A cache that cannot count must not lock a classroom out.
+RATELIMIT_FAIL_OPEN = True
+_RATE_DEFAULTS = {
+    # action: (per user, per address)
+    "begin": ("20/h", "300/h"),  # starting a lab makes a sandbox
+    "join": ("20/10m", "300/10m"),  # also bounds guessing join codes
+    "run": ("30/m", "1500/m"),
+    "reset": ("10/h", "300/h"),  # a reset rebuilds the sandbox
+    "reveal": ("30/m", "1500/m"),  # hints and solutions
+    "check": ("12/m", "600/m"),  # "Check again" asks the cluster
+}
+RATELIMITS = {
+    action: {
+        "user": _env_rate(f"LABAPP_RATELIMIT_{action.upper()}_USER", per_user),
+        "ip": _env_rate(f"LABAPP_RATELIMIT_{action.upper()}_IP", per_ip),
+    }
+    for action, (per_user, per_ip) in _RATE_DEFAULTS.items()
+}
 
 SANDBOX_HOME = Path(env_str("LABAPP_SANDBOX_HOME", str(VAR_DIR / "sandboxes")))
 SANDBOX_TOKEN_SECONDS = env_int("LABAPP_SANDBOX_TOKEN_SECONDS", 4 * 3600)
+# A sandbox outside a workshop expires after this long without a run or a visit
+# to its lab page (a workshop's sandboxes live as long as the workshop says).
+SELF_PACED_IDLE_MINUTES = env_int("LABAPP_SELF_PACED_IDLE_MINUTES", 120)
 
 # Kubernetes. An empty LABAPP_KUBECONFIG means "the local control plane
 # named LOCALCLUSTER_NAME", which `manage.py localcluster up` provides.

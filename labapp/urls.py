@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from labapp.instructor import live_views as teach_live
 from labapp.instructor import views as teach
 from labapp.learning import views as learning
 from labapp.ops import cluster_views
@@ -18,6 +19,7 @@ urlpatterns = [
     path("labs/<slug:lab_id>/", learning.lab_page, name="lab"),
     path("labs/<slug:lab_id>/begin/", learning.lab_begin, name="lab-begin"),
     path("labs/<slug:lab_id>/refresh/", learning.lab_refresh, name="lab-refresh"),
+    path("labs/<slug:lab_id>/events/", learning.lab_events, name="lab-events"),
     path("labs/<slug:lab_id>/sandbox/", learning.sandbox_status, name="lab-sandbox"),
     path("labs/<slug:lab_id>/sandbox/reset/", learning.reset_sandbox, name="lab-reset"),
     path("labs/<slug:lab_id>/steps/<slug:step_id>/hint/", learning.reveal_hint, name="step-hint"),
@@ -41,6 +43,7 @@ urlpatterns = [
         teach.learner_reset,
         name="teach-learner-reset",
     ),
+    path("teach/<str:code>/events/", teach_live.dashboard_events, name="teach-events"),
     path("teach/<str:code>/broadcast/", teach.broadcast, name="teach-broadcast"),
     path("teach/<str:code>/extend/", teach.extend, name="teach-extend"),
     path("teach/<str:code>/export.<str:fmt>", teach.export, name="teach-export"),

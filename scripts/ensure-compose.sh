@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
-# Build the Docker Compose CLI plugin from its pinned Go module (tools/compose),
+# Build the Docker Compose CLI plugin from its pinned Go module (gopins/compose),
 # once, into a cache keyed by the pins, and install it for the docker client.
 # Only the client is needed: the tests validate the compose file; no engine runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-key=$(cat tools/compose/go.mod tools/compose/go.sum | sha256sum | cut -c1-16)
-cache="${XDG_CACHE_HOME:-$HOME/.cache}/labapp/tools/compose-$key"
+key=$(cat gopins/compose/go.mod gopins/compose/go.sum | sha256sum | cut -c1-16)
+cache="${XDG_CACHE_HOME:-$HOME/.cache}/labapp/gopins/compose-$key"
 plugin_dir="$HOME/.docker/cli-plugins"
 if [ ! -x "$cache/docker-compose" ]; then
   command -v go >/dev/null || { echo "[compose] Go is needed to build docker compose" >&2; exit 1; }
-  echo "[compose] building docker compose from tools/compose (first time only)"
+  echo "[compose] building docker compose from gopins/compose (first time only)"
   mkdir -p "$cache"
-  (cd tools/compose && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" \
+  (cd gopins/compose && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" \
      -o "$cache/docker-compose.partial" github.com/docker/compose/v5/cmd)
   mv "$cache/docker-compose.partial" "$cache/docker-compose"
 fi

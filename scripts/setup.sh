@@ -22,7 +22,7 @@ if ((${#missing[@]})); then
 fi
 
 if ! command -v go >/dev/null; then
-  echo "[setup] warning: no Go on PATH; the local control plane cannot be built (needs $(sed -n 's/^go //p' localcluster/kube/go.mod))." >&2
+  echo "[setup] warning: no Go on PATH; the local control plane cannot be built (needs $(sed -n 's/^go //p' gopins/kube/go.mod))." >&2
 fi
 
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"

@@ -7,6 +7,7 @@ author fixes a lab in one pass.
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,11 +16,17 @@ from labapp.catalog.spec import CommandSpec, LabSpec, StepSpec
 from labapp.catalog.yamlsource import LineDict, LineList, YamlProblem, load_yaml
 from labapp.checks.kinds import Check, CheckSpecError, parse_check
 from labapp.lib.placeholders import line_at, placeholder_problems, render
+from labapp.shell.parse import CommandRefused, parse_command
 
 LAB_FILE = "lab.yaml"
 ID_PATTERN = re.compile(r"^[a-z0-9]([-a-z0-9]{0,48}[a-z0-9])?$")
 NAMESPACE_PATTERN = re.compile(r"^[a-z0-9]([-a-z0-9]{0,40}[a-z0-9])?$")
-KNOWN_NEEDS = {"privileged-pods"}
+# A container image reference: [registry[:port]/]path[:tag][@digest].
+_PART = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_HOST = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9-]+)*(?::[0-9]+)?/)?"
+IMAGE_PATTERN = re.compile(
+    rf"{_HOST}{_PART}(?:/{_PART})*(?::[\w][\w.-]{{0,127}})?(?:@sha256:[a-f0-9]{{64}})?"
+)
 LAB_KEYS = {
     "id",
     "title",
@@ -30,9 +37,9 @@ LAB_KEYS = {
     "setup",
     "setup_checks",
     "steps",
-    "needs",
+    "privileged_images",
 }
-STEP_KEYS = {"id", "title", "text", "commands", "checks", "hints", "solution"}
+STEP_KEYS = {"id", "title", "text", "commands", "checks", "hints", "solution", "exec"}
 
 
 @dataclass(frozen=True, order=True)
@@ -112,6 +119,13 @@ class _Reader:
             self.problem(1, "a lab file must be a mapping")
             return None, self.problems
         for key in sorted(set(raw) - LAB_KEYS):
+            if key == "needs":
+                self.problem(
+                    raw.line_of(key),
+                    "`needs` is gone: a lab that runs privileged pods lists their images "
+                    "in `privileged_images`",
+                )
+                continue
             self.problem(raw.line_of(key), f"unknown key {key!r}")
         spec = self._lab(raw)
         return (spec if not self.problems else None), self.problems
@@ -174,13 +188,6 @@ class _Reader:
         if not self.namespaces:
             self.problem(raw.line_of("namespaces"), "a lab must declare at least one namespace")
         self._workspace(raw)
-        needs = self._list(raw, "needs")
-        for index, need in enumerate(needs):
-            if need not in KNOWN_NEEDS:
-                self.problem(
-                    needs.line_of(index),
-                    f"unknown need {need!r}; known: {', '.join(sorted(KNOWN_NEEDS))}",
-                )
         setup = self._commands(raw, "setup")
         setup_checks = self._checks(raw, "setup_checks", required=False)
         steps = self._steps(raw)
@@ -195,8 +202,24 @@ class _Reader:
             setup_checks=setup_checks,
             steps=steps,
             source_dir=self.dir,
-            needs=tuple(needs),
+            privileged_images=self._privileged_images(raw),
         )
+
+    def _privileged_images(self, raw: LineDict) -> tuple[str, ...]:
+        images = self._list(raw, "privileged_images")
+        found: list[str] = []
+        for index, image in enumerate(images):
+            line = images.line_of(index)
+            if not isinstance(image, str) or not IMAGE_PATTERN.fullmatch(image):
+                self.problem(line, f"privileged image {image!r} is not an image reference")
+            elif "@" not in image and ":" not in image.rsplit("/", 1)[-1]:
+                # The guard matches the exact reference: a floating tag could change under it.
+                self.problem(line, f"privileged image {image!r} must name a tag or a digest")
+            elif image in found:
+                self.problem(line, f"privileged image {image!r} is listed twice")
+            else:
+                found.append(image)
+        return tuple(found)
 
     def _workspace(self, raw: LineDict) -> None:
         value = raw.get("workspace") or {}
@@ -309,6 +332,7 @@ class _Reader:
                     self._placeholders(hint, hints.line_of(hint_index))
             solution = self._string(item, "solution", required=False)
             self._placeholders(solution, item.line_of("solution"))
+            exec_commands = self._exec(item, solution)
             steps.append(
                 StepSpec(
                     id=step_id,
@@ -318,9 +342,54 @@ class _Reader:
                     checks=self._checks(item, "checks", required=True),
                     hints=tuple(h for h in hints if isinstance(h, str)),
                     solution=solution,
+                    exec_commands=exec_commands,
                 )
             )
         return tuple(steps)
+
+    def _exec(self, step: LineDict, solution: str) -> tuple[str, ...]:
+        """The step's `exec` list; every `kubectl exec` in its commands must be in it."""
+        items = self._list(step, "exec")
+        declared: dict[str, str] = {}
+        for index, item in enumerate(items):
+            words = _split(item) if isinstance(item, str) else None
+            if not words:
+                self.problem(
+                    items.line_of(index), "an exec command must be a non-empty command line"
+                )
+            else:
+                declared.setdefault(" ".join(words), item.strip())
+        listed = self._list(step, "commands")
+        lines = [
+            (item.get("run") if isinstance(item, LineDict) else item, listed.line_of(index))
+            for index, item in enumerate(listed)
+        ]
+        lines += [(line, step.line_of("solution")) for line in solution.splitlines()]
+        for line, at in lines:
+            for run in self._exec_runs(line) if isinstance(line, str) else ():
+                if run not in declared:
+                    self.problem(
+                        at,
+                        f"`kubectl exec` runs `{run}` in a container, but the step's `exec` "
+                        "does not declare it",
+                    )
+        return tuple(declared.values())
+
+    def _exec_runs(self, command: str) -> list[str]:
+        """What each `kubectl exec … -- COMMAND` in a command line runs."""
+        standins = {name: f"{name}-x0000" for name in self.namespaces}
+        try:
+            pipeline = parse_command(render(command, standins))
+        except (CommandRefused, KeyError):
+            return []  # reported with the command itself
+        runs = []
+        for stage in pipeline.stages:
+            words = ["".join(p for p in w if isinstance(p, str)) for w in stage.words]
+            if stage.program == "kubectl" and "--" in words:
+                split = words.index("--")
+                if "exec" in words[:split]:
+                    runs.append(" ".join(words[split + 1 :]))
+        return runs
 
     def _text(self, step: LineDict) -> str:
         value = self._string(step, "text")
@@ -336,3 +405,10 @@ class _Reader:
         text = path.read_text()
         self._placeholders(text, 1, path, multiline=True)
         return text
+
+
+def _split(line: str) -> list[str]:
+    try:
+        return shlex.split(line)
+    except ValueError:
+        return []

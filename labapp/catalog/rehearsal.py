@@ -18,9 +18,11 @@ from labapp.catalog.setup import run_lab_setup
 from labapp.catalog.spec import CommandSpec, LabSpec
 from labapp.catalog.workspace import render_workspace
 from labapp.checks.evaluate import evaluate_step
+from labapp.checks.kinds import RunOutput
 from labapp.checks.outcome import Outcome, Status
 from labapp.clusters import isolation
 from labapp.clusters.client import nodes_are_simulated
+from labapp.clusters.objects import ApiReader
 from labapp.lib.placeholders import render
 from labapp.shell.command import describe_failure, run_command_line
 from labapp.shell.execute import RunResult, ToolPaths
@@ -92,7 +94,12 @@ def rehearsal_sandbox(lab: LabSpec, admin_kubeconfig: Path) -> Iterator[Rehearsa
         learner_kubeconfig = Path(home) / "kubeconfig"
         try:
             credentials = isolation.provision(
-                admin_kubeconfig, sandbox_id=sandbox_id, namespaces=namespaces, token_seconds=3600
+                admin_kubeconfig,
+                sandbox_id=sandbox_id,
+                namespaces=namespaces,
+                token_seconds=3600,
+                privileged_images=lab.privileged_images,
+                exec_allowed=bool(lab.exec_commands),
             )
             learner_kubeconfig.write_text(credentials.kubeconfig)
             learner_kubeconfig.chmod(0o600)
@@ -120,23 +127,25 @@ def rehearse_lab(
         )
         if report.setup_problems:
             return report
+        reader = ApiReader(kubeconfig)
         for step in lab.steps:
             started = time.monotonic()
             step_report = StepReport(step.id, step.title)
             before = evaluate_step(
-                step.checks, namespaces=sandbox.namespaces, kubeconfig=kubeconfig, wait=False
+                step.checks, namespaces=sandbox.namespaces, reader=reader, wait=False
             )
             step_report.rows = [CheckRow(o.title, o) for o in before]
             if all(o.passed for o in before):
                 step_report.problems.append(
                     "every check passes before the step is done, so the checks prove nothing"
                 )
-            last: RunResult | None = None
+            outputs: list[RunOutput] = []
             for command in step.commands:
                 if command.real_nodes_only and simulated:
                     say(f"  (skipped on simulated nodes: {command.run})")
                     continue
                 last = run(command)
+                outputs.append(RunOutput(last.stdout, last.stderr))
                 if last.exit_code != 0:
                     step_report.problems.append(
                         f"command `{command.run}` failed: {describe_failure(last)}"
@@ -144,9 +153,8 @@ def rehearse_lab(
             after = evaluate_step(
                 step.checks,
                 namespaces=sandbox.namespaces,
-                kubeconfig=kubeconfig,
-                stdout=last.stdout if last else None,
-                stderr=last.stderr if last else None,
+                reader=reader,
+                outputs=outputs,
             )
             for row, outcome in zip(step_report.rows, after, strict=True):
                 row.after = outcome

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from labapp.catalog.spec import LabSpec
 from labapp.checks.evaluate import evaluate_step
+from labapp.clusters.objects import ApiReader
 from labapp.lib.placeholders import render
 from labapp.shell.command import describe_failure, run_command_line
 from labapp.shell.execute import ToolPaths
@@ -35,7 +36,7 @@ def run_lab_setup(
     if problems:
         return problems
     for outcome in evaluate_step(
-        lab.setup_checks, namespaces=namespaces, kubeconfig=admin_kubeconfig
+        lab.setup_checks, namespaces=namespaces, reader=ApiReader(admin_kubeconfig)
     ):
         if not outcome.passed:
             problems.append(f"setup check did not pass: {outcome.message()}")

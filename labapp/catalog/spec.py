@@ -24,6 +24,9 @@ class StepSpec:
     checks: tuple[Check, ...]
     hints: tuple[str, ...] = ()
     solution: str = ""
+    # Command lines a learner may run in a container at this step (`kubectl
+    # exec … -- whoami`). Declaring any grants pods/exec to the sandbox.
+    exec_commands: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,14 @@ class LabSpec:
     setup_checks: tuple[Check, ...]
     steps: tuple[StepSpec, ...]
     source_dir: Path
-    needs: tuple[str, ...] = field(default=())
+    # The only images the pod guard lets run privileged in this lab's sandboxes.
+    # On clusters with real nodes such a lab also needs the operator's opt-in.
+    privileged_images: tuple[str, ...] = field(default=())
+
+    @property
+    def exec_commands(self) -> tuple[str, ...]:
+        """Every step's exec commands, each once, in step order."""
+        return tuple(dict.fromkeys(c for step in self.steps for c in step.exec_commands))
 
     def step(self, step_id: str) -> StepSpec:
         for step in self.steps:

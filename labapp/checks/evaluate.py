@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 
-from labapp.checks.kinds import Check, CheckContext
+from labapp.checks.kinds import Check, CheckContext, RunOutput
 from labapp.checks.outcome import Outcome, Status
+from labapp.clusters.objects import ObjectReader
 
 POLL_INTERVAL = 0.5
 
@@ -62,14 +62,12 @@ def evaluate_step(
     checks: Sequence[Check],
     *,
     namespaces: Mapping[str, str],
-    kubeconfig: Path,
-    stdout: str | None = None,
-    stderr: str | None = None,
+    reader: ObjectReader,
+    outputs: Sequence[RunOutput] = (),
     wait: bool = True,
 ) -> list[Outcome]:
-    """A step's (or a setup's) checks, rendered for one sandbox and judged with
-    admin credentials: the one evaluation that runs, setup and rehearsal share."""
+    """A step's (or a setup's) checks, rendered for one sandbox and judged with admin
+    credentials: the one evaluation that the tracker, Check again, setup and rehearsal
+    share. `outputs` are the step's runs since it became current."""
     rendered = [check.render(namespaces) for check in checks]
-    return evaluate_checks(
-        rendered, CheckContext(kubeconfig, stdout=stdout, stderr=stderr), wait=wait
-    )
+    return evaluate_checks(rendered, CheckContext(reader, outputs), wait=wait)

@@ -9,8 +9,9 @@ the learner's state; only an unreachable API or a broken lab gives ERROR.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -20,7 +21,7 @@ import celpy
 from labapp.checks.outcome import Outcome, Status
 from labapp.checks.paths import MISSING, lookup, parse_path
 from labapp.clusters.client import ClusterUnreachable
-from labapp.clusters.objects import KubeObject, UnknownKind, get_object, list_objects
+from labapp.clusters.objects import ApiReader, KubeObject, ObjectReader, UnknownKind
 from labapp.lib.placeholders import render
 
 # apiVersion for the kinds labs use most; other kinds must say theirs.
@@ -55,11 +56,23 @@ class CheckSpecError(ValueError):
 
 
 @dataclass(frozen=True)
+class RunOutput:
+    stdout: str
+    stderr: str
+
+
+@dataclass(frozen=True)
 class CheckContext:
-    kubeconfig: Path
-    # Output of the step's most recent command; None when none has run yet.
-    stdout: str | None = None
-    stderr: str | None = None
+    """What checks judge: the cluster (through `reader`: the API, or the tracker's
+    cache of it) and what the step's runs printed."""
+
+    reader: ObjectReader
+    # Every run counted for the step since it became current, oldest first.
+    outputs: Sequence[RunOutput] = ()
+
+    @classmethod
+    def from_api(cls, kubeconfig: Path, outputs: Sequence[RunOutput] = ()) -> CheckContext:
+        return cls(ApiReader(kubeconfig), outputs)
 
 
 @dataclass(frozen=True)
@@ -113,18 +126,16 @@ class ObjectRef:
             return f"{self.kind} {self.name}{where}"
         return f"{self.kind}s matching {self.selector}{where}"
 
-    def fetch(self, ctx: CheckContext) -> list[KubeObject]:
+    def fetch(self, reader: ObjectReader) -> list[KubeObject]:
         if self.name:
-            found = get_object(
-                ctx.kubeconfig,
+            found = reader.get(
                 api_version=self.api_version,
                 kind=self.kind,
                 name=self.name,
                 namespace=self.namespace,
             )
             return [found] if found else []
-        return list_objects(
-            ctx.kubeconfig,
+        return reader.list(
             api_version=self.api_version,
             kind=self.kind,
             namespace=self.namespace,
@@ -137,6 +148,9 @@ class Check:
     """Base: every kind has an optional title and a wait (seconds to poll for a pass)."""
 
     kind: ClassVar[str]
+    # The fields whose strings may hold `{{ ns.X }}` placeholders: declared once,
+    # read by templated() (validation) and render() (per learner).
+    placeholder_fields: ClassVar[tuple[str, ...]] = ()
     title: str | None = field(default=None, kw_only=True)
     wait: float = field(default=0.0, kw_only=True)
 
@@ -148,10 +162,21 @@ class Check:
 
     def templated(self) -> list[str]:
         """Strings that may hold `{{ ns.X }}` placeholders."""
-        return []
+        return [value for name in self.placeholder_fields if (value := getattr(self, name))]
 
     def render(self, namespaces: Mapping[str, str]) -> Check:
-        raise NotImplementedError
+        return dataclasses.replace(
+            self,
+            **{
+                name: render(value, namespaces)
+                for name in self.placeholder_fields
+                if (value := getattr(self, name))
+            },
+        )
+
+    def reads(self) -> set[tuple[str, str]]:
+        """(apiVersion, kind) of every object this check reads: what the tracker watches."""
+        return set()
 
     def evaluate(self, ctx: CheckContext) -> Outcome:
         raise NotImplementedError
@@ -172,14 +197,19 @@ class _ObjectCheck(Check):
     object: ObjectRef
 
     def templated(self) -> list[str]:
-        return self.object.templated()
+        return [*self.object.templated(), *super().templated()]
 
     def render(self, namespaces: Mapping[str, str]) -> Check:
-        return dataclasses.replace(self, object=self.object.render(namespaces))
+        return dataclasses.replace(
+            super().render(namespaces), object=self.object.render(namespaces)
+        )
+
+    def reads(self) -> set[tuple[str, str]]:
+        return {(self.object.api_version, self.object.kind)}
 
     def evaluate(self, ctx: CheckContext) -> Outcome:
         try:
-            objects = self.object.fetch(ctx)
+            objects = self.object.fetch(ctx.reader)
         except (ClusterUnreachable, UnknownKind) as exc:
             return self._error(str(exc))
         return self.judge(objects)
@@ -291,21 +321,11 @@ class FieldValue(_ObjectCheck):
 @dataclass(frozen=True)
 class Condition(_ObjectCheck):
     kind: ClassVar[str] = "condition"
+    placeholder_fields: ClassVar[tuple[str, ...]] = ("message_contains",)
     type: str
     status: str = "True"
     reason: str | None = None
     message_contains: str | None = None
-
-    def templated(self) -> list[str]:
-        return [*super().templated(), *(s for s in (self.message_contains,) if s)]
-
-    def render(self, namespaces: Mapping[str, str]) -> Check:
-        rendered = super().render(namespaces)
-        if self.message_contains:
-            rendered = dataclasses.replace(
-                rendered, message_contains=render(self.message_contains, namespaces)
-            )
-        return rendered
 
     def _wanted(self) -> str:
         parts = [f"{self.type}={self.status}"]
@@ -347,20 +367,14 @@ class Condition(_ObjectCheck):
 @dataclass(frozen=True)
 class PodCount(Check):
     kind: ClassVar[str] = "pod_count"
+    placeholder_fields: ClassVar[tuple[str, ...]] = ("namespace", "selector")
     namespace: str
     count: int
     phase: str = "Running"
     selector: str | None = None
 
-    def templated(self) -> list[str]:
-        return [s for s in (self.namespace, self.selector) if s]
-
-    def render(self, namespaces: Mapping[str, str]) -> Check:
-        return dataclasses.replace(
-            self,
-            namespace=render(self.namespace, namespaces),
-            selector=render(self.selector, namespaces) if self.selector else None,
-        )
+    def reads(self) -> set[tuple[str, str]]:
+        return {("v1", "Pod")}
 
     def _what(self) -> str:
         matching = f" matching {self.selector}" if self.selector else ""
@@ -371,8 +385,7 @@ class PodCount(Check):
 
     def evaluate(self, ctx: CheckContext) -> Outcome:
         try:
-            pods = list_objects(
-                ctx.kubeconfig,
+            pods = ctx.reader.list(
                 api_version="v1",
                 kind="Pod",
                 namespace=self.namespace,
@@ -404,6 +417,13 @@ class PodCount(Check):
 _CEL = celpy.Environment()
 
 
+@functools.lru_cache(maxsize=512)
+def _cel_program(expression: str) -> Any:
+    # Compiled once per expression: rendering a check for a learner re-creates
+    # the dataclass, and lark's parse is the costly part.
+    return _CEL.program(_CEL.compile(expression))
+
+
 @dataclass(frozen=True)
 class Cel(_ObjectCheck):
     kind: ClassVar[str] = "cel"
@@ -412,7 +432,7 @@ class Cel(_ObjectCheck):
 
     def __post_init__(self) -> None:
         try:
-            program = _CEL.program(_CEL.compile(self.expression))
+            program = _cel_program(self.expression)
         except Exception as exc:  # celpy raises several unrelated types
             raise CheckSpecError("expression", f"CEL does not compile: {exc}") from exc
         object.__setattr__(self, "program", program)
@@ -442,6 +462,7 @@ class Cel(_ObjectCheck):
 @dataclass(frozen=True)
 class OutputMatches(Check):
     kind: ClassVar[str] = "output"
+    placeholder_fields: ClassVar[tuple[str, ...]] = ("pattern",)
     pattern: str
     stream: str = "any"
     negate: bool = False
@@ -454,32 +475,32 @@ class OutputMatches(Check):
         except re.error as exc:
             raise CheckSpecError("pattern", f"`pattern` is not a valid regex: {exc}") from exc
 
-    def templated(self) -> list[str]:
-        return [self.pattern]
-
-    def render(self, namespaces: Mapping[str, str]) -> Check:
-        return dataclasses.replace(self, pattern=render(self.pattern, namespaces))
-
     def describe(self) -> str:
         where = "the output" if self.stream == "any" else self.stream
         return f"{where} {'does not match' if self.negate else 'matches'} /{self.pattern}/"
 
     def evaluate(self, ctx: CheckContext) -> Outcome:
-        if ctx.stdout is None and ctx.stderr is None:
+        """Passes when any run counted for the step printed what is expected (or, with
+        `negate`, printed something without it): a later run never takes it back."""
+        if not ctx.outputs:
             return self._fail(self.describe(), "no command has run in this step yet")
-        text = {
-            "stdout": ctx.stdout or "",
-            "stderr": ctx.stderr or "",
-            "any": f"{ctx.stdout or ''}\n{ctx.stderr or ''}",
-        }[self.stream]
-        found = re.search(self.pattern, text, re.MULTILINE)
-        if bool(found) != self.negate:
-            return self._pass(found.group(0) if found else "")
-        if found:
+        texts = [self._text(output) for output in ctx.outputs]
+        matches = [re.search(self.pattern, text, re.MULTILINE) for text in texts]
+        for found in matches:
+            if bool(found) != self.negate:
+                return self._pass(found.group(0) if found else "")
+        if self.negate:
+            found = matches[-1]
+            assert found is not None
             return self._fail(self.describe(), f"it contains {found.group(0)!r}")
-        tail = text.strip().splitlines()[-3:]
+        tail = texts[-1].strip().splitlines()[-3:]
         ending = " / ".join(tail) or "(empty)"
-        return self._fail(self.describe(), f"no match; it ends with: {ending}")
+        return self._fail(self.describe(), f"no match; the last output ends with: {ending}")
+
+    def _text(self, output: RunOutput) -> str:
+        if self.stream == "any":
+            return f"{output.stdout}\n{output.stderr}"
+        return output.stdout if self.stream == "stdout" else output.stderr
 
 
 CHECK_KINDS: dict[str, type[Check]] = {

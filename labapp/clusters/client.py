@@ -7,8 +7,8 @@ Callers get plain dataclasses back, never raw API dicts.
 
 from __future__ import annotations
 
-import functools
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,14 +18,15 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 _lock = threading.Lock()
+_clients: OrderedDict[str, k8s.ApiClient] = OrderedDict()
+MAX_CLIENTS = 32
 
 
 class ClusterUnreachable(RuntimeError):
     """The API server could not be reached or refused the admin identity."""
 
 
-@functools.lru_cache(maxsize=32)
-def _client_for(kubeconfig: str) -> k8s.ApiClient:
+def _build_client(kubeconfig: str) -> k8s.ApiClient:
     configuration = k8s.Configuration()
     k8s_config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
     # Fail fast: a check that hangs is worse than one that says "unreachable".
@@ -38,13 +39,20 @@ def api_client(kubeconfig: Path | str) -> k8s.ApiClient:
     if not Path(path).is_file():
         raise ClusterUnreachable(f"kubeconfig {path} does not exist")
     with _lock:
-        return _client_for(path)
+        if path in _clients:
+            _clients.move_to_end(path)
+        else:
+            _clients[path] = _build_client(path)
+            while len(_clients) > MAX_CLIENTS:
+                _clients.popitem(last=False)
+        return _clients[path]
 
 
 def forget_client(kubeconfig: Path | str) -> None:
-    """Drop cached clients, e.g. after a cluster's port or certificates change."""
+    """Drop the cached client for this kubeconfig, e.g. after its cluster's port or
+    certificates change."""
     with _lock:
-        _client_for.cache_clear()
+        _clients.pop(str(kubeconfig), None)
 
 
 @dataclass(frozen=True)
@@ -88,13 +96,3 @@ def nodes_are_simulated(kubeconfig: Path | str) -> bool:
     return bool(nodes) and all(
         (node.metadata.annotations or {}).get("kwok.x-k8s.io/node") == "fake" for node in nodes
     )
-
-
-def delete_namespaces(kubeconfig: Path | str, names: list[str]) -> None:
-    core = k8s.CoreV1Api(api_client(kubeconfig))
-    for name in names:
-        try:
-            core.delete_namespace(name, _request_timeout=10)
-        except ApiException as exc:
-            if exc.status != 404:
-                raise ClusterUnreachable(describe_api_error(exc)) from exc

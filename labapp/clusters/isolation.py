@@ -5,13 +5,16 @@ A learner acts as a ServiceAccount in LEARNERS_NAMESPACE (a namespace they
 have no rights in). RBAC gives that account its own namespaces and nothing
 else; for their Namespace objects it gets get/patch/update by resourceNames
 only, and a ValidatingAdmissionPolicy then lets it change nothing there but
-the Pod Security labels and kubectl's last-applied annotation.
+the Pod Security labels and kubectl's last-applied annotation. That also keeps
+the pod guard's label and annotation in place (see `pod_guard`); what the
+learner may make, and how many, is in `learner_access`.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +24,9 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from labapp.clusters.client import ClusterUnreachable, api_client, describe_api_error
+from labapp.clusters.learner_access import Quota, learner_rules, strip_finalizers
 from labapp.clusters.objects import apply_objects, delete_object
+from labapp.clusters.pod_guard import guard_namespace_metadata, pod_guard_objects, verify_pod_guard
 
 LEARNERS_NAMESPACE = "labapp-learners"
 LEARNERS_GROUP = f"system:serviceaccounts:{LEARNERS_NAMESPACE}"
@@ -30,91 +35,6 @@ SANDBOX_LABEL = "labapp.dev/sandbox"
 LOGICAL_LABEL = "labapp.dev/logical-namespace"
 PSA_PREFIX = "pod-security.kubernetes.io/"
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
-
-# What a learner may do inside their own namespaces.
-LEARNER_RULES = [
-    {
-        "apiGroups": [""],
-        "resources": [
-            "pods",
-            "pods/log",
-            "services",
-            "configmaps",
-            "secrets",
-            "serviceaccounts",
-            "endpoints",
-            "persistentvolumeclaims",
-            "events",
-        ],
-        "verbs": [
-            "get",
-            "list",
-            "watch",
-            "create",
-            "update",
-            "patch",
-            "delete",
-            "deletecollection",
-        ],
-    },
-    {
-        "apiGroups": [""],
-        "resources": ["pods/exec", "pods/attach", "pods/portforward"],
-        "verbs": ["get", "create"],
-    },
-    {
-        "apiGroups": ["apps"],
-        "resources": [
-            "deployments",
-            "deployments/scale",
-            "replicasets",
-            "statefulsets",
-            "daemonsets",
-        ],
-        "verbs": [
-            "get",
-            "list",
-            "watch",
-            "create",
-            "update",
-            "patch",
-            "delete",
-            "deletecollection",
-        ],
-    },
-    {
-        "apiGroups": ["batch"],
-        "resources": ["jobs", "cronjobs"],
-        "verbs": [
-            "get",
-            "list",
-            "watch",
-            "create",
-            "update",
-            "patch",
-            "delete",
-            "deletecollection",
-        ],
-    },
-    {"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["get", "list", "watch"]},
-    # Quotas are read-only: a learner must not raise their own.
-    {
-        "apiGroups": [""],
-        "resources": ["resourcequotas", "limitranges"],
-        "verbs": ["get", "list", "watch"],
-    },
-]
-
-
-@dataclass(frozen=True)
-class Quota:
-    pods: int = 10
-    requests_cpu: str = "2"
-    requests_memory: str = "2Gi"
-    limits_memory: str = "4Gi"
-    services: int = 5
-    configmaps: int = 20
-    secrets: int = 20
 
 
 @dataclass(frozen=True)
@@ -129,7 +49,8 @@ def account_name(sandbox_id: str) -> str:
 
 
 def ensure_cluster_guard(admin_kubeconfig: Path) -> None:
-    """Objects shared by every sandbox: the learners' namespace and the policy."""
+    """Objects shared by every sandbox: the learners' namespace, the namespace
+    policy and the pod guard. Cluster-scoped: RBAC gives learners nothing there."""
     keep_labels = _all_except("Labels", f"k.startsWith('{PSA_PREFIX}')")
     keep_annotations = _all_except("Annotations", f"k == '{LAST_APPLIED}'")
     apply_objects(
@@ -205,6 +126,7 @@ def ensure_cluster_guard(admin_kubeconfig: Path) -> None:
                 "metadata": {"name": GUARD_POLICY},
                 "spec": {"policyName": GUARD_POLICY, "validationActions": ["Deny"]},
             },
+            *pod_guard_objects(),
         ],
     )
 
@@ -222,8 +144,17 @@ def _all_except(kind: str, allowed: str) -> str:
     )
 
 
-def sandbox_objects(sandbox_id: str, namespaces: dict[str, str], quota: Quota) -> list[dict]:
+def sandbox_objects(
+    sandbox_id: str,
+    namespaces: dict[str, str],
+    quota: Quota,
+    *,
+    privileged_images: Sequence[str] = (),
+    exec_allowed: bool = False,
+) -> list[dict]:
     account = account_name(sandbox_id)
+    # The namespace policy keeps learners off this label and annotation.
+    guard_labels, guard_annotations = guard_namespace_metadata(privileged_images)
     labels = {SANDBOX_LABEL: sandbox_id, "app.kubernetes.io/managed-by": "labapp"}
     subject = [{"kind": "ServiceAccount", "name": account, "namespace": LEARNERS_NAMESPACE}]
     objects: list[dict] = [
@@ -262,13 +193,17 @@ def sandbox_objects(sandbox_id: str, namespaces: dict[str, str], quota: Quota) -
             {
                 "apiVersion": "v1",
                 "kind": "Namespace",
-                "metadata": {"name": physical, "labels": {**labels, LOGICAL_LABEL: logical}},
+                "metadata": {
+                    "name": physical,
+                    "labels": {**labels, **guard_labels, LOGICAL_LABEL: logical},
+                    "annotations": guard_annotations,
+                },
             },
             {
                 "apiVersion": "rbac.authorization.k8s.io/v1",
                 "kind": "Role",
                 "metadata": {"name": "labapp-learner", "namespace": physical, "labels": labels},
-                "rules": LEARNER_RULES,
+                "rules": learner_rules(exec_allowed=exec_allowed),
             },
             {
                 "apiVersion": "rbac.authorization.k8s.io/v1",
@@ -285,17 +220,7 @@ def sandbox_objects(sandbox_id: str, namespaces: dict[str, str], quota: Quota) -
                 "apiVersion": "v1",
                 "kind": "ResourceQuota",
                 "metadata": {"name": "labapp-sandbox", "namespace": physical, "labels": labels},
-                "spec": {
-                    "hard": {
-                        "pods": str(quota.pods),
-                        "requests.cpu": quota.requests_cpu,
-                        "requests.memory": quota.requests_memory,
-                        "limits.memory": quota.limits_memory,
-                        "services": str(quota.services),
-                        "configmaps": str(quota.configmaps),
-                        "secrets": str(quota.secrets),
-                    }
-                },
+                "spec": {"hard": quota.hard()},
             },
             {
                 "apiVersion": "v1",
@@ -323,10 +248,24 @@ def provision(
     namespaces: dict[str, str],
     quota: Quota | None = None,
     token_seconds: int = 4 * 3600,
+    privileged_images: Sequence[str] = (),
+    exec_allowed: bool = False,
 ) -> LearnerCredentials:
-    """Create (or complete) a sandbox's objects and issue a token. Idempotent."""
+    """Create (or complete) a sandbox's objects and issue a token. Idempotent.
+
+    `privileged_images`: the only images the pod guard lets run privileged
+    here; `exec_allowed`: grant pods/exec (the lab declares exec commands)."""
     ensure_cluster_guard(admin_kubeconfig)
-    apply_objects(admin_kubeconfig, sandbox_objects(sandbox_id, namespaces, quota or Quota()))
+    objects = sandbox_objects(
+        sandbox_id,
+        namespaces,
+        quota or Quota(),
+        privileged_images=privileged_images,
+        exec_allowed=exec_allowed,
+    )
+    apply_objects(admin_kubeconfig, objects)
+    for physical in namespaces.values():
+        verify_pod_guard(admin_kubeconfig, namespace=physical)
     return issue_token(admin_kubeconfig, sandbox_id=sandbox_id, seconds=token_seconds)
 
 
@@ -395,3 +334,6 @@ def teardown(admin_kubeconfig: Path, *, sandbox_id: str, namespaces: dict[str, s
     )
     for physical in namespaces.values():
         delete_object(admin_kubeconfig, api_version="v1", kind="Namespace", name=physical)
+        # After the delete nothing new can be made there; a finalizer the
+        # learner left (even via a pod template) would hold it Terminating forever.
+        strip_finalizers(admin_kubeconfig, namespace=physical)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
@@ -46,7 +46,7 @@ def _dynamic(kubeconfig: Path | str) -> DynamicClient:
         raise ClusterUnreachable(describe_api_error(exc)) from exc
 
 
-def _resource(kubeconfig: Path | str, api_version: str, kind: str):
+def resource_for(kubeconfig: Path | str, api_version: str, kind: str):
     try:
         return _dynamic(kubeconfig).resources.get(api_version=api_version, kind=kind)
     except ResourceNotFoundError as exc:
@@ -59,7 +59,7 @@ def _resource(kubeconfig: Path | str, api_version: str, kind: str):
 def get_object(
     kubeconfig: Path | str, *, api_version: str, kind: str, name: str, namespace: str | None
 ) -> KubeObject | None:
-    resource = _resource(kubeconfig, api_version, kind)
+    resource = resource_for(kubeconfig, api_version, kind)
     try:
         found = resource.get(
             name=name,
@@ -83,7 +83,7 @@ def list_objects(
     namespace: str | None,
     label_selector: str | None,
 ) -> list[KubeObject]:
-    resource = _resource(kubeconfig, api_version, kind)
+    resource = resource_for(kubeconfig, api_version, kind)
     try:
         found = resource.get(
             namespace=namespace if resource.namespaced else None,
@@ -109,6 +109,43 @@ def _wrap(body: dict[str, Any], kind: str) -> KubeObject:
     )
 
 
+class ObjectReader(Protocol):
+    """Where checks read objects from: the API server, or the tracker's cache of it."""
+
+    def get(
+        self, *, api_version: str, kind: str, name: str, namespace: str | None
+    ) -> KubeObject | None: ...
+
+    def list(
+        self, *, api_version: str, kind: str, namespace: str | None, label_selector: str | None
+    ) -> list[KubeObject]: ...
+
+
+@dataclass(frozen=True)
+class ApiReader:
+    """Reads straight from the API server with the given (admin) kubeconfig."""
+
+    kubeconfig: Path | str
+
+    def get(
+        self, *, api_version: str, kind: str, name: str, namespace: str | None
+    ) -> KubeObject | None:
+        return get_object(
+            self.kubeconfig, api_version=api_version, kind=kind, name=name, namespace=namespace
+        )
+
+    def list(
+        self, *, api_version: str, kind: str, namespace: str | None, label_selector: str | None
+    ) -> list[KubeObject]:
+        return list_objects(
+            self.kubeconfig,
+            api_version=api_version,
+            kind=kind,
+            namespace=namespace,
+            label_selector=label_selector,
+        )
+
+
 FIELD_MANAGER = "labapp"
 
 
@@ -116,7 +153,7 @@ def apply_objects(kubeconfig: Path | str, objects: list[dict[str, Any]]) -> None
     """Server-side apply, in order: idempotent, so provisioning twice does no harm."""
     client = _dynamic(kubeconfig)
     for body in objects:
-        resource = _resource(kubeconfig, body["apiVersion"], body["kind"])
+        resource = resource_for(kubeconfig, body["apiVersion"], body["kind"])
         meta = body["metadata"]
         try:
             client.server_side_apply(
@@ -141,7 +178,7 @@ def delete_object(
     kubeconfig: Path | str, *, api_version: str, kind: str, name: str, namespace: str | None = None
 ) -> None:
     """Delete if present; absent is fine (teardown must be repeatable)."""
-    resource = _resource(kubeconfig, api_version, kind)
+    resource = resource_for(kubeconfig, api_version, kind)
     try:
         resource.delete(
             name=name,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 
 from labapp.learning.models import LabProgress, Workshop
@@ -71,5 +72,5 @@ def as_csv(rows: list[dict]) -> str:
     return out.getvalue()
 
 
-def _iso(value) -> str:
+def _iso(value: dt.datetime | None) -> str:
     return value.isoformat() if value else ""

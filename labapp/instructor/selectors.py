@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from labapp.catalog.registry import get_lab
 from labapp.catalog.spec import LabSpec
+from labapp.checks.outcome import Outcome, Status
 from labapp.learning.models import Enrolment, LabProgress, StepProgress, Workshop
 from labapp.runs.models import CommandRun
 
@@ -54,10 +55,10 @@ class LearnerRow:
         return _minutes(spent) if spent is not None else ""
 
     @property
-    def last_failed_check(self) -> dict | None:
+    def last_failed_check(self) -> Outcome | None:
         for cell in reversed([c for c in self.cells if c]):
-            for outcome in cell.last_outcomes:
-                if outcome.get("status") == "fail":
+            for outcome in cell.outcomes:
+                if outcome.status is Status.FAIL:
                     return outcome
         return None
 
@@ -149,7 +150,7 @@ def stuck_reason(row: LearnerRow, medians: dict[str, dt.timedelta | None]) -> st
         return ""
     if current.failed_in_a_row >= STUCK_FAILURES:
         failed = row.last_failed_check
-        what = f": {failed['title']}" if failed else ""
+        what = f": {failed.title}" if failed else ""
         step = current.position + 1
         return f"{current.failed_in_a_row} failed checks in a row on step {step}{what}"
     median, spent = medians.get(current.step_id), row.time_on_step

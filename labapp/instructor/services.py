@@ -6,16 +6,31 @@ import datetime as dt
 import secrets
 import string
 
+from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
 from labapp.catalog.registry import get_lab
+from labapp.instructor.roles import INSTRUCTORS_GROUP
 from labapp.learning.models import Enrolment, LabProgress, Workshop
 from labapp.learning.services import progress_reset_sandbox, progress_reset_step
 from labapp.live.broadcasts import broadcast_publish
 from labapp.sandboxes.models import Sandbox
 
 CODE_ALPHABET = "".join(c for c in string.ascii_uppercase + string.digits if c not in "0O1I")
+
+
+def instructor_grant(*, user) -> None:
+    """The user may now create and run workshops."""
+    group, _ = Group.objects.get_or_create(name=INSTRUCTORS_GROUP)
+    user.groups.add(group)
+    user.__dict__.pop("_labapp_is_instructor", None)
+
+
+def instructor_revoke(*, user) -> None:
+    """No more teaching; their workshops stay, unreachable until the role is back."""
+    user.groups.remove(*Group.objects.filter(name=INSTRUCTORS_GROUP))
+    user.__dict__.pop("_labapp_is_instructor", None)
 
 
 @transaction.atomic

@@ -3,7 +3,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -11,12 +10,13 @@ from django.views.decorators.http import require_GET, require_POST
 
 from labapp.catalog.registry import LabNotFound, all_labs, get_lab
 from labapp.instructor import charts, exports, services
+from labapp.instructor.roles import instructor_required
 from labapp.instructor.selectors import dashboard, workshop_for_instructor
 from labapp.learning.models import Enrolment, LabProgress, Workshop
 from labapp.runs.models import CommandRun
 
 
-@login_required
+@instructor_required
 def workshops(request: HttpRequest) -> HttpResponse:
     error = ""
     if request.method == "POST":
@@ -51,7 +51,7 @@ def workshops(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
+@instructor_required
 @require_GET
 def dashboard_page(request: HttpRequest, code: str) -> HttpResponse:
     workshop = workshop_for_instructor(user=request.user, code=code)
@@ -73,7 +73,7 @@ def _enrolment(request: HttpRequest, code: str, enrolment_id: int) -> Enrolment:
     )
 
 
-@login_required
+@instructor_required
 @require_GET
 def learner_detail(request: HttpRequest, code: str, enrolment_id: int) -> HttpResponse:
     enrolment = _enrolment(request, code, enrolment_id)
@@ -92,7 +92,7 @@ def learner_detail(request: HttpRequest, code: str, enrolment_id: int) -> HttpRe
     )
 
 
-@login_required
+@instructor_required
 @require_POST
 def learner_reset(request: HttpRequest, code: str, enrolment_id: int) -> HttpResponse:
     enrolment = _enrolment(request, code, enrolment_id)
@@ -108,7 +108,7 @@ def learner_reset(request: HttpRequest, code: str, enrolment_id: int) -> HttpRes
     return redirect("teach-learner", code=code, enrolment_id=enrolment.id)
 
 
-@login_required
+@instructor_required
 @require_POST
 def broadcast(request: HttpRequest, code: str) -> HttpResponse:
     workshop = workshop_for_instructor(user=request.user, code=code)
@@ -116,7 +116,7 @@ def broadcast(request: HttpRequest, code: str) -> HttpResponse:
     return redirect("teach-dashboard", code=code)
 
 
-@login_required
+@instructor_required
 @require_POST
 def extend(request: HttpRequest, code: str) -> HttpResponse:
     workshop = workshop_for_instructor(user=request.user, code=code)
@@ -125,7 +125,7 @@ def extend(request: HttpRequest, code: str) -> HttpResponse:
     return redirect("teach-dashboard", code=code)
 
 
-@login_required
+@instructor_required
 @require_GET
 def export(request: HttpRequest, code: str, fmt: str) -> HttpResponse:
     workshop = workshop_for_instructor(user=request.user, code=code)

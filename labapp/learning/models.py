@@ -7,6 +7,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from labapp.checks.outcome import Outcome
+
 
 class Workshop(models.Model):
     """A cohort: labs, a join code, a time window, a capacity, a sandbox lifetime."""
@@ -102,6 +104,7 @@ class StepProgress(models.Model):
     failed_in_a_row = models.PositiveIntegerField(default=0)
     hints_revealed = models.PositiveSmallIntegerField(default=0)
     solution_revealed = models.BooleanField(default=False)
+    # Outcome.to_dict() of each check, as the step's last evaluation found them.
     last_outcomes = models.JSONField(default=list, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     passed_at = models.DateTimeField(null=True, blank=True)
@@ -114,6 +117,10 @@ class StepProgress(models.Model):
 
     def __str__(self) -> str:
         return f"{self.step_id}: {self.state}"
+
+    @property
+    def outcomes(self) -> list[Outcome]:
+        return [Outcome.from_dict(data) for data in self.last_outcomes]
 
     @property
     def duration(self) -> dt.timedelta | None:

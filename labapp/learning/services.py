@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
+from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from labapp.catalog.registry import get_lab
-from labapp.checks.evaluate import evaluate_step
 from labapp.checks.outcome import Outcome, Status
-from labapp.clusters.config import admin_kubeconfig
 from labapp.learning.models import Enrolment, LabProgress, StepProgress, Workshop
-from labapp.runs.models import CommandRun
 from labapp.sandboxes.models import Sandbox
 from labapp.sandboxes.services import sandbox_create, sandbox_reset
 
@@ -21,7 +22,18 @@ User = get_user_model()
 
 
 class JoinRefused(ValueError):
-    """The join code is wrong, the workshop is closed or full: says which."""
+    """The learner cannot join; the message is safe to show to anyone."""
+
+
+# One answer for a code that does not exist and for a workshop that is not open: an
+# outsider guessing codes learns nothing from it (and guesses are rate-limited). "Full"
+# is said only of an open workshop, whose code an outsider could not use anyway.
+NO_OPEN_WORKSHOP = (
+    "No open workshop has this join code. Check the code with your instructor: "
+    "a code works only while its workshop runs."
+)
+WORKSHOP_FULL = "This workshop is full. Please tell your instructor."
+NAME_NEEDED = "Please give a display name, so your instructor can find you."
 
 
 def guest_create(*, display_name: str):
@@ -34,24 +46,22 @@ def guest_create(*, display_name: str):
 @transaction.atomic
 def workshop_join(*, user, join_code: str, display_name: str) -> Enrolment:
     """Enrol `user` (a fresh guest when None). Joining again resumes the enrolment."""
+    name = display_name.strip() or ((user.first_name or user.username) if user else "")
+    if not name:
+        # Asked before the code is looked up, so it says nothing about the code.
+        raise JoinRefused(NAME_NEEDED)
     code = join_code.strip().upper()
     workshop = Workshop.objects.select_for_update().filter(join_code=code).first()
     if workshop is None:
-        raise JoinRefused(f"no workshop has the join code {code!r}")
+        raise JoinRefused(NO_OPEN_WORKSHOP)
     if user is not None:
         existing = Enrolment.objects.filter(workshop=workshop, user=user).first()
         if existing:
             return existing
     if not workshop.is_open():
-        raise JoinRefused(
-            f"{workshop.title} is not open now (it runs "
-            f"{workshop.starts_at:%Y-%m-%d %H:%M} to {workshop.ends_at:%H:%M} UTC)"
-        )
+        raise JoinRefused(NO_OPEN_WORKSHOP)
     if workshop.enrolments.count() >= workshop.capacity:
-        raise JoinRefused(f"{workshop.title} is full ({workshop.capacity} learners)")
-    name = display_name.strip()
-    if not name:
-        raise JoinRefused("please give a display name, so your instructor can find you")
+        raise JoinRefused(WORKSHOP_FULL)
     user = user or guest_create(display_name=name)
     return Enrolment.objects.create(workshop=workshop, user=user, display_name=name[:80])
 
@@ -82,17 +92,57 @@ def lab_start(*, user, lab_id: str, workshop: Workshop | None = None) -> LabProg
         )
         progress.current_step_id = lab.steps[0].id
         progress.save(update_fields=["current_step_id"])
-    lifetime = workshop.sandbox_lifetime if workshop else None
+    lifetime = workshop.sandbox_lifetime if workshop else _self_paced_idle()
     sandbox_create(owner=user, lab_id=lab.id, lifetime=lifetime)
     return progress
 
 
+def _self_paced_idle() -> dt.timedelta:
+    return dt.timedelta(minutes=settings.SELF_PACED_IDLE_MINUTES)
+
+
+def sandbox_keep_alive(*, sandbox: Sandbox) -> None:
+    """A run or a visit to the lab page: a self-paced sandbox (no workshop) now expires
+    SELF_PACED_IDLE_MINUTES from now. A workshop's sandboxes keep the workshop's
+    lifetime, and an expired sandbox stays expired."""
+    now = timezone.now()
+    expires = now + _self_paced_idle()
+    self_paced = LabProgress.objects.filter(
+        user_id=OuterRef("owner_id"), lab_id=OuterRef("lab_id"), workshop__isnull=True
+    )
+    # One UPDATE, which writes nothing when the expiry is within a minute of the new one.
+    updated = (
+        Sandbox.objects.filter(
+            Exists(self_paced),
+            id=sandbox.id,
+            state__in=[Sandbox.State.PROVISIONING, Sandbox.State.READY],
+            expires_at__gt=now,
+        )
+        .exclude(
+            expires_at__range=(
+                expires - dt.timedelta(minutes=1),
+                expires + dt.timedelta(minutes=1),
+            )
+        )
+        .update(expires_at=expires)
+    )
+    if updated:
+        sandbox.expires_at = expires
+
+
 def progress_record_outcomes(
-    *, user, lab_id: str, step_id: str, outcomes: list[Outcome]
+    *,
+    user: Any,
+    lab_id: str,
+    step_id: str,
+    outcomes: list[Outcome],
+    attempt: bool = True,
 ) -> StepProgress | None:
-    """Update the step from a run's check outcomes: all pass -> passed (and the
-    next step opens); any fail -> failing. Errors change nothing: they are
-    not the learner's doing."""
+    """Record what the step's checks found now. All pass: the step passes and the
+    next one opens. A fail: failing (and, for a learner's `attempt`, one more
+    failure in a row). Errors change no state: they are not the learner's doing.
+
+    A passed step is a record: later evaluations never take it back."""
     if not step_id or not outcomes:
         return None
     with transaction.atomic():
@@ -100,20 +150,23 @@ def progress_record_outcomes(
         if progress is None:
             return None
         step = progress.steps.get(step_id=step_id)
+        if step.state == StepProgress.State.PASSED:
+            return step
         now = timezone.now()
-        step.attempts += 1
         step.last_outcomes = [outcome.to_dict() for outcome in outcomes]
         statuses = {outcome.status for outcome in outcomes}
+        if attempt:
+            step.attempts += 1
         if step.started_at is None:
             step.started_at = now
         if statuses == {Status.PASS}:
-            if step.state != StepProgress.State.PASSED:
-                step.state, step.passed_at = StepProgress.State.PASSED, now
+            step.state, step.passed_at = StepProgress.State.PASSED, now
             step.failed_in_a_row = 0
             _open_next_step(progress, step, now)
-        elif Status.FAIL in statuses and step.state != StepProgress.State.PASSED:
+        elif Status.FAIL in statuses:
             step.state = StepProgress.State.FAILING
-            step.failed_in_a_row += 1
+            if attempt:
+                step.failed_in_a_row += 1
         step.save()
         return step
 
@@ -177,30 +230,3 @@ def progress_reset_sandbox(*, progress: LabProgress) -> Sandbox:
     """A fresh sandbox at the lab's start; the record keeps its history."""
     first = get_lab(progress.lab_id).steps[0].id
     return progress_reset_step(progress=progress, step_id=first)
-
-
-def progress_recheck(*, progress: LabProgress, step_id: str) -> StepProgress:
-    """Evaluate the step's checks again, against the output of the step's last
-    command: the retry offered when a check could not run."""
-    sandbox = Sandbox.objects.exclude(state=Sandbox.State.DELETED).get(
-        owner=progress.user, lab_id=progress.lab_id
-    )
-    last = (
-        CommandRun.objects.filter(sandbox=sandbox, step_id=step_id)
-        .exclude(state=CommandRun.State.REFUSED)
-        .order_by("-queued_at")
-        .first()
-    )
-    outcomes = evaluate_step(
-        get_lab(progress.lab_id).step(step_id).checks,
-        namespaces=sandbox.namespaces,
-        kubeconfig=admin_kubeconfig(),
-        stdout=last.stdout if last else None,
-        stderr=last.stderr if last else None,
-        wait=False,
-    )
-    step = progress_record_outcomes(
-        user=progress.user, lab_id=progress.lab_id, step_id=step_id, outcomes=outcomes
-    )
-    assert step is not None
-    return step

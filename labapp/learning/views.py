@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
@@ -12,10 +14,13 @@ from django_htmx.http import HttpResponseStopPolling
 from labapp.catalog.registry import LabNotFound, all_labs, get_lab
 from labapp.learning import services
 from labapp.learning.attempts import attempt_start
+from labapp.learning.limits import limited_response, rate_limited
 from labapp.learning.models import Enrolment, LabProgress, Workshop
 from labapp.learning.selectors import lab_progress_for, lab_view, recent_runs
+from labapp.learning.tracking import progress_recheck
 from labapp.live import broadcasts
-from labapp.live.sse import valid_stream_id
+from labapp.live.sse import relay, sse_response
+from labapp.live.streams import progress_key, workshop_events_key
 from labapp.runs.selectors import run_for_user
 from labapp.runs.services import RunNotAllowed
 from labapp.sandboxes.models import Sandbox
@@ -37,6 +42,7 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "learning/home.html", {"rows": rows})
 
 
+@rate_limited("join")
 def join(request: HttpRequest, code: str = "") -> HttpResponse:
     if request.method != "POST":
         return render(request, "learning/join.html", {"code": code})
@@ -80,6 +86,7 @@ def workshop_page(request: HttpRequest, code: str) -> HttpResponse:
 
 
 @require_POST
+@rate_limited("begin")
 def lab_begin(request: HttpRequest, lab_id: str) -> HttpResponse:
     _lab_or_404(lab_id)
     user = request.user
@@ -111,6 +118,8 @@ def lab_page(request: HttpRequest, lab_id: str) -> HttpResponse:
     ):
         return render(request, "learning/lab_start.html", {"lab": lab})
     view = lab_view(user=request.user, lab_id=lab_id)
+    if view.sandbox:
+        services.sandbox_keep_alive(sandbox=view.sandbox)  # a visit is activity
     runs = recent_runs(sandbox=view.sandbox)
     chosen = request.GET.get("run")
     if chosen and chosen.isdigit():
@@ -165,21 +174,24 @@ def _step_action(request: HttpRequest, lab_id: str, step_id: str, action) -> Htt
 
 @login_required
 @require_POST
+@rate_limited("reveal")
 def reveal_hint(request: HttpRequest, lab_id: str, step_id: str) -> HttpResponse:
     return _step_action(request, lab_id, step_id, services.progress_reveal_hint)
 
 
 @login_required
 @require_POST
+@rate_limited("reveal")
 def reveal_solution(request: HttpRequest, lab_id: str, step_id: str) -> HttpResponse:
     return _step_action(request, lab_id, step_id, services.progress_reveal_solution)
 
 
 @login_required
 @require_POST
+@rate_limited("check")
 def recheck(request: HttpRequest, lab_id: str, step_id: str) -> HttpResponse:
     try:
-        return _step_action(request, lab_id, step_id, services.progress_recheck)
+        return _step_action(request, lab_id, step_id, progress_recheck)
     except Sandbox.DoesNotExist:
         raise Http404("no sandbox to check") from None
 
@@ -194,6 +206,9 @@ def reset_step(request: HttpRequest, lab_id: str, step_id: str) -> HttpResponse:
             {"what": f"reset step {step_id!r}", "action": request.path},
             status=400,
         )
+    # Counted once confirmed: without JavaScript, asking first is a POST too.
+    if refused := limited_response(request, action="reset"):
+        return refused
     progress = _progress_with_step(request, lab_id, step_id)
     services.progress_reset_step(progress=progress, step_id=step_id)
     return _reload(request, lab_id)
@@ -209,6 +224,8 @@ def reset_sandbox(request: HttpRequest, lab_id: str) -> HttpResponse:
             {"what": "reset your whole sandbox", "action": request.path},
             status=400,
         )
+    if refused := limited_response(request, action="reset"):
+        return refused
     progress = lab_progress_for(user=request.user, lab_id=lab_id)
     services.progress_reset_sandbox(progress=progress)
     return _reload(request, lab_id)
@@ -238,18 +255,40 @@ async def workshop_events(request: HttpRequest, code: str) -> StreamingHttpRespo
     ).afirst()
     if enrolment is None:
         raise Http404("not enrolled")
-    after = valid_stream_id(request.headers.get("Last-Event-ID"))
-    response = StreamingHttpResponse(
-        broadcasts.workshop_events(enrolment.workshop_id, after=after),
-        content_type="text/event-stream",
+    return sse_response(
+        broadcasts.workshop_events(
+            enrolment.workshop_id, last_event_id=request.headers.get("Last-Event-ID")
+        )
     )
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"
-    return response
+
+
+@require_GET
+async def lab_events(request: HttpRequest, lab_id: str) -> StreamingHttpResponse:
+    """The lab page's one live channel: its record moved (the tracker ticked a check),
+    and the workshop's broadcasts."""
+    user = await request.auser()
+    progress = await LabProgress.objects.filter(
+        user_id=getattr(user, "id", None), lab_id=lab_id
+    ).afirst()
+    if progress is None:
+        raise Http404("no such lab record")
+    keys = [progress_key(progress.id)]
+    if progress.workshop_id:
+        keys.append(workshop_events_key(progress.workshop_id))
+    return sse_response(
+        relay(keys, render=_render_lab_event, last_event_id=request.headers.get("Last-Event-ID"))
+    )
+
+
+def _render_lab_event(kind: str, payload: dict) -> str:
+    if kind == "broadcast":
+        return broadcasts.render_broadcast(kind, payload)
+    return json.dumps(payload)  # "progress": the page fetches its fresh steps
 
 
 @login_required
 @require_POST
+@rate_limited("run", htmx_target=None)  # the message lands where the output would
 def run_create(request: HttpRequest, slug: str) -> HttpResponse:
     sandbox = get_object_or_404(Sandbox, slug=slug, owner=request.user)
     try:
@@ -262,6 +301,7 @@ def run_create(request: HttpRequest, slug: str) -> HttpResponse:
         return render(request, "runs/run_panel.html#refused", {"reason": str(exc)}, status=409)
     except KeyError:
         raise Http404("no such step") from None
+    services.sandbox_keep_alive(sandbox=sandbox)  # a run is activity
     if not request.htmx:
         # Without JavaScript: back to the lab page, which shows this run.
         return redirect(reverse("lab", args=[sandbox.lab_id]) + f"?run={run.id}#run-{run.id}")

@@ -6,11 +6,22 @@ Last-Event-ID resumes exactly after the last event it saw.
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
 import redis.asyncio as aioredis
 from django.conf import settings
+from django.http import StreamingHttpResponse
+from redis.exceptions import RedisError
 
 BLOCK_MS = 15_000
 STREAM_ID_START = "0-0"
+
+# Stream replies as async_client() gets them (RESP2, bytes, no decode_responses).
+# redis-py types them as the union of every protocol's shape, so callers cast to these.
+StreamEntries = list[tuple[bytes, dict[bytes, bytes]]]
+XReadReply = list[tuple[bytes, StreamEntries]]  # [(key, entries), ...], one per stream
 
 
 def sse_event(event: str, data: str, event_id: str | None = None) -> str:
@@ -35,3 +46,59 @@ def async_client() -> aioredis.Redis:
     return aioredis.from_url(
         settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=BLOCK_MS / 1000 + 10
     )
+
+
+def positions_from(last_event_id: str | None, count: int) -> list[str] | None:
+    """The per-stream positions a relay's event id carries ("id_id_…"); None when the
+    client sent none or something else (then it starts from now)."""
+    if not last_event_id:
+        return None
+    parts = last_event_id.split("_")
+    if len(parts) != count or any(valid_stream_id(p) != p for p in parts):
+        return None
+    return parts
+
+
+async def relay(
+    keys: list[str],
+    *,
+    render: Callable[[str, dict[str, Any]], str],
+    last_event_id: str | None = None,
+) -> AsyncIterator[str]:
+    """Relay several Redis streams as one SSE stream, for as long as the page is open.
+
+    Each event's id holds every stream's position, so a reconnect resumes each
+    one exactly. A fresh connection starts from now: the page it serves was
+    rendered from the database a moment ago."""
+    client = async_client()
+    try:
+        positions = positions_from(last_event_id, len(keys))
+        if positions is None:
+            positions = []
+            for key in keys:
+                newest = await client.xrevrange(key, count=1)
+                positions.append(newest[0][0].decode() if newest else STREAM_ID_START)
+        yield "retry: 3000\n\n"
+        while True:
+            found = await client.xread(dict(zip(keys, positions, strict=True)), block=BLOCK_MS)
+            if not found:
+                yield ": keep-alive\n\n"
+                continue
+            for key, entries in found:
+                index = keys.index(key.decode())
+                for entry_id, fields in entries:
+                    positions[index] = entry_id.decode()
+                    kind = fields[b"kind"].decode()
+                    data = render(kind, json.loads(fields[b"text"]))
+                    yield sse_event(kind, data, "_".join(positions))
+    except (RedisError, OSError):
+        return  # the browser reconnects after `retry`, with Last-Event-ID
+    finally:
+        await client.aclose()
+
+
+def sse_response(events: AsyncIterator[str]) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(events, content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
+    return response

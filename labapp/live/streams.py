@@ -55,3 +55,41 @@ class RunStreamWriter:
                     "live output for %s lost (%s); the result is still stored", self.key, exc
                 )
             self.failed = True
+
+
+# -- the tracker's inbox, and what it publishes ----------------------------------
+
+TRACKER_INBOX = "labapp:tracker:inbox"
+TRACKER_HEARTBEAT = "labapp:tracker:heartbeat"
+
+
+def progress_key(lab_progress_id: int) -> str:
+    """A learner's lab page listens here: their steps changed."""
+    return f"labapp:progress:{lab_progress_id}"
+
+
+def dashboard_key(workshop_id: int) -> str:
+    """An instructor's dashboard listens here: a learner of the workshop moved."""
+    return f"labapp:workshop:{workshop_id}:dashboard"
+
+
+def publish(key: str, kind: str, payload: dict[str, Any], *, maxlen: int = 200) -> bool:
+    """Append one event; False when Redis is down (the page's next load shows the
+    record, which is in the database)."""
+    client = sync_client()
+    try:
+        client.xadd(
+            key, {"kind": kind, "text": json.dumps(payload)}, maxlen=maxlen, approximate=True
+        )
+        client.expire(key, settings.RUN_STREAM_TTL_SECONDS)
+    except redis.RedisError as exc:
+        log.warning("could not publish %s to %s: %s", kind, key, exc)
+        return False
+    return True
+
+
+def tracker_notify(*, sandbox_id: int, run_id: int | None = None) -> bool:
+    """Ask the tracker to judge a sandbox's current step now: a run ended, a step was
+    reset, a sandbox became ready. Its informers see cluster changes by themselves."""
+    payload = {"sandbox": sandbox_id, "run": run_id}
+    return publish(TRACKER_INBOX, "judge", payload, maxlen=10_000)

@@ -3,8 +3,10 @@ from django.shortcuts import render
 
 from labapp.clusters.client import ClusterUnreachable, cluster_summary
 from labapp.clusters.config import admin_kubeconfig
+from labapp.ops.access import staff_required
 
 
+@staff_required
 def overview(request: HttpRequest) -> HttpResponse:
     kubeconfig = admin_kubeconfig()
     try:

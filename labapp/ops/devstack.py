@@ -1,5 +1,5 @@
-"""The app's own processes on one machine: Redis, Celery workers and beat,
-uvicorn. Used by `manage.py runlab` (`make up`), the end-to-end tests and the
+"""The app's own processes on one machine: Redis, Celery workers and beat, the
+tracker, uvicorn. Used by `manage.py runlab` (`make up`), the end-to-end tests and the
 benchmarks, so all three run the same stack the same way."""
 
 from __future__ import annotations
@@ -171,6 +171,19 @@ class Stack:
             ],
             "beat.log",
         )
+
+    def start_tracker(self, log_name: str = "tracker.log") -> subprocess.Popen:
+        """The tracker; returns once its caches have listed and it judges."""
+        tracker = self.spawn([sys.executable, "manage.py", "tracker"], log_name)
+        wait_for(
+            lambda: b"judging" in (self.logs / log_name).read_bytes() or tracker.poll() is not None,
+            timeout=90,
+            interval=0.1,
+            what="the tracker",
+        )
+        if tracker.poll() is not None:
+            raise RuntimeError(f"the tracker exited: {(self.logs / log_name).read_text()[-2000:]}")
+        return tracker
 
     def start_uvicorn(self, port: int, host: str = "127.0.0.1") -> subprocess.Popen:
         server = self.spawn(

@@ -18,12 +18,11 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @never_cache
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
+    """Readiness: 200 "ok" or 503 "unavailable" for anyone (a load balancer);
+    staff also see each dependency's state, which names no address."""
     probes = readiness()
     ready = all(probe.ok for probe in probes)
-    return JsonResponse(
-        {
-            "status": "ok" if ready else "unavailable",
-            "checks": {p.name: {"ok": p.ok, "detail": p.detail} for p in probes},
-        },
-        status=200 if ready else 503,
-    )
+    body: dict[str, object] = {"status": "ok" if ready else "unavailable"}
+    if request.user.is_authenticated and request.user.is_staff:
+        body["checks"] = {p.name: {"ok": p.ok, "detail": p.detail} for p in probes}
+    return JsonResponse(body, status=200 if ready else 503)

@@ -1,4 +1,9 @@
-"""Readiness probes: each says ok, or names what is wrong."""
+"""Readiness probes: each says ok, or names what is wrong.
+
+A probe's detail never carries a URL, host, address or path: /readyz shows it to
+staff, and a load balancer's logs may keep it. The operator's /cluster/ page
+names the API server.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from dataclasses import dataclass
 import redis
 from django.conf import settings
 from django.db import DatabaseError, connection
+from kubernetes.client.exceptions import ApiException
 
 from labapp.clusters.client import ClusterUnreachable, cluster_summary
 from labapp.clusters.config import admin_kubeconfig
@@ -24,15 +30,15 @@ def probe_database() -> Probe:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
     except DatabaseError as exc:
-        return Probe("database", False, f"{connection.vendor}: {exc}")
+        return Probe("database", False, f"{connection.vendor}: {type(exc).__name__}")
     return Probe("database", True, connection.vendor)
 
 
 def probe_redis() -> Probe:
     try:
         redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2).ping()
-    except redis.RedisError as exc:
-        return Probe("redis", False, f"{settings.REDIS_URL}: {exc}")
+    except (redis.RedisError, ValueError) as exc:
+        return Probe("redis", False, _redis_cause(exc))
     return Probe("redis", True, "ping")
 
 
@@ -40,9 +46,34 @@ def probe_cluster() -> Probe:
     try:
         summary = cluster_summary(admin_kubeconfig())
     except ClusterUnreachable as exc:
-        return Probe("cluster", False, str(exc))
-    return Probe("cluster", True, f"{summary.server} {summary.version}")
+        return Probe("cluster", False, _cluster_cause(exc))
+    except Exception as exc:  # a kubeconfig that does not load, ...: not ready, and why
+        return Probe("cluster", False, f"the cluster check failed ({type(exc).__name__})")
+    return Probe("cluster", True, summary.version)
 
 
 def readiness() -> list[Probe]:
     return [probe_database(), probe_redis(), probe_cluster()]
+
+
+def _redis_cause(exc: Exception) -> str:
+    # Most specific first: AuthenticationError is a ConnectionError.
+    if isinstance(exc, redis.AuthenticationError):
+        return "authentication failed"
+    if isinstance(exc, redis.TimeoutError):
+        return "timed out"
+    if isinstance(exc, redis.ConnectionError):
+        return "could not connect"
+    if isinstance(exc, ValueError):
+        return "REDIS_URL is not a Redis URL"
+    return f"error ({type(exc).__name__})"
+
+
+def _cluster_cause(exc: ClusterUnreachable) -> str:
+    """ClusterUnreachable's own message names the server: say the cause instead."""
+    cause = exc.__cause__
+    if isinstance(cause, ApiException):
+        return f"the API server answered HTTP {cause.status}"
+    if cause is None and "kubeconfig" in str(exc):
+        return "the admin kubeconfig does not exist"
+    return "the API server could not be reached"

@@ -31,7 +31,6 @@ class CommandRun(models.Model):
     stderr = models.TextField(blank=True)
     truncated = models.BooleanField(default=False)
     error = models.TextField(blank=True)
-    check_results = models.JSONField(default=list, blank=True)
     worker = models.CharField(max_length=200, blank=True)
     queued_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -61,7 +60,6 @@ class CommandRun(models.Model):
             "state": self.state,
             "exit_code": self.exit_code,
             "error": self.error,
-            "checks": self.check_results,
             "complete": complete,
             "duration_ms": self.duration_ms,
         }

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import connections
 from django.http import Http404
 
 from labapp.runs.models import CommandRun
 
 
-def run_for_user(*, run_id: int, user) -> CommandRun:
+def run_for_user(*, run_id: int, user: User | AnonymousUser) -> CommandRun:
     """The run, if it belongs to this user; 404 otherwise (never 403: no hint it exists)."""
     if not user.is_authenticated:
         raise Http404

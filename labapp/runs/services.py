@@ -16,7 +16,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from labapp.catalog.registry import get_lab
-from labapp.checks.outcome import Outcome
 from labapp.clusters.tools import default_tools
 from labapp.live.streams import RunStreamWriter
 from labapp.runs.models import CommandRun
@@ -46,7 +45,10 @@ class Claimed:
 @transaction.atomic
 def run_start(*, sandbox: Sandbox, command: str, step_id: str = "") -> CommandRun:
     """Record the command: QUEUED if the restricted shell accepts it, else REFUSED
-    with the reason. The caller queues it for a worker."""
+    with the reason. The caller queues it for a worker. RunNotAllowed when the
+    sandbox cannot take it (not ready, expired, or too many commands in flight)."""
+    # The row lock serialises starts on one sandbox: two cannot both take its last slot.
+    sandbox = Sandbox.objects.select_for_update().get(id=sandbox.id)
     if sandbox.state != Sandbox.State.READY:
         raise RunNotAllowed(f"your sandbox is {sandbox.state}: {sandbox.status_message}")
     if sandbox.is_expired():
@@ -64,6 +66,14 @@ def run_start(*, sandbox: Sandbox, command: str, step_id: str = "") -> CommandRu
             state=CommandRun.State.REFUSED,
             error=exc.reason,
             finished_at=timezone.now(),
+        )
+    in_flight = CommandRun.objects.filter(
+        sandbox=sandbox, state__in=[CommandRun.State.QUEUED, CommandRun.State.RUNNING]
+    ).count()
+    if in_flight >= settings.RUN_IN_FLIGHT_PER_SANDBOX:
+        raise RunNotAllowed(
+            f"you already have {in_flight} commands queued or running; "
+            "wait for one to finish, then run this one again"
         )
     return CommandRun.objects.create(sandbox=sandbox, step_id=step_id, command=command)
 
@@ -104,16 +114,10 @@ def run_execute(*, claimed: Claimed) -> RunResult:
     )
 
 
-def run_finish(
-    *,
-    claimed: Claimed,
-    result: RunResult | None = None,
-    outcomes: list[Outcome] | None = None,
-    error: str = "",
-) -> CommandRun:
+def run_finish(*, claimed: Claimed, result: RunResult | None = None, error: str = "") -> CommandRun:
     """RUNNING -> SUCCEEDED or FAILED, then the stream's `done`. With `error`, the
     run failed for a reason of ours (the cluster, the worker), named to the learner."""
-    fields: dict = {"check_results": [outcome.to_dict() for outcome in outcomes or []]}
+    fields: dict = {}
     if result is not None:
         succeeded = result.exit_code == 0 and not result.error and not error
         fields.update(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from typing import cast
 
 from asgiref.sync import sync_to_async
 from django.template.loader import render_to_string
 from django.utils.html import escape
 from redis.exceptions import RedisError
 
-from labapp.live.sse import BLOCK_MS, STREAM_ID_START, async_client, sse_event
+from labapp.live.sse import BLOCK_MS, STREAM_ID_START, XReadReply, async_client, sse_event
 from labapp.live.streams import stream_key
 from labapp.runs.models import CommandRun
 from labapp.runs.selectors import run_snapshot
@@ -45,7 +46,10 @@ class RunEvents:
                         async for event in self._replay(run):
                             yield event
                         return
-                    found = await client.xread({key: self.after}, block=BLOCK_MS, count=200)
+                    found = cast(
+                        XReadReply,
+                        await client.xread({key: self.after}, block=BLOCK_MS, count=200),
+                    )
                 except (RedisError, OSError) as exc:
                     async for event in self._from_database(lost=exc):
                         yield event

@@ -7,14 +7,15 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 from django_htmx.http import HttpResponseStopPolling
 
-from labapp.live.sse import valid_stream_id
+from labapp.http import AuthenticatedHttpRequest
+from labapp.live.sse import sse_response, valid_stream_id
 from labapp.runs.selectors import run_for_user
 from labapp.runs.sse import RunEvents
 
 
 @login_required
 @require_GET
-def run_detail(request: HttpRequest, run_id: int) -> HttpResponse:
+def run_detail(request: AuthenticatedHttpRequest, run_id: int) -> HttpResponse:
     """The stored run: the record, and the polling fallback where SSE is blocked."""
     run = run_for_user(run_id=run_id, user=request.user)
     polling = request.GET.get("poll") == "1"
@@ -35,7 +36,4 @@ async def run_stream(request: HttpRequest, run_id: int) -> StreamingHttpResponse
     await sync_to_async(run_for_user)(run_id=run_id, user=user)
     after = valid_stream_id(request.headers.get("Last-Event-ID") or request.GET.get("after"))
     events = RunEvents(run_id, after=after, as_json=request.GET.get("format") == "json")
-    response = StreamingHttpResponse(events, content_type="text/event-stream")
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
-    return response
+    return sse_response(events)

@@ -38,6 +38,10 @@ class Sandbox(models.Model):
     replay_steps = models.JSONField(default=list, blank=True)
     # Set by the worker that is provisioning it, so a second delivery waits its turn.
     claimed_at = models.DateTimeField(null=True, blank=True)
+    # Its cluster objects may outlive it: set when a teardown could not reach the
+    # cluster, cleared once one succeeds. The state stays the learner's view of it
+    # (deleted, expired, failed); a beat task retries the teardown.
+    teardown_pending = models.BooleanField(default=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

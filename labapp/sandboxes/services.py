@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
 import secrets
@@ -31,6 +30,8 @@ SLUG_ALPHABET = string.ascii_lowercase + string.digits
 PROVISIONING_DEADLINE = dt.timedelta(minutes=5)
 # One no worker has claimed after this long lost its queue message: send it again.
 UNCLAIMED_DEADLINE = dt.timedelta(seconds=60)
+# A teardown that could not reach the cluster is tried again after this long.
+TEARDOWN_RETRY_AFTER = dt.timedelta(seconds=30)
 
 
 def new_slug() -> str:
@@ -101,6 +102,8 @@ def sandbox_provision(*, sandbox_id: int) -> Sandbox:
             sandbox_id=sandbox.slug,
             namespaces=sandbox.namespaces,
             token_seconds=settings.SANDBOX_TOKEN_SECONDS,
+            privileged_images=lab.privileged_images,
+            exec_allowed=bool(lab.exec_commands),
         )
         render_workspace(lab, sandbox.namespaces, sandbox.workspace)
         problems = run_lab_setup(
@@ -126,7 +129,7 @@ def sandbox_provision(*, sandbox_id: int) -> Sandbox:
         _cleanup(sandbox)
         return _mark(sandbox_id, Sandbox.State.FAILED, "; ".join(problems))
     assert credentials is not None
-    return _mark(
+    ready = _mark(
         sandbox_id,
         Sandbox.State.READY,
         "ready",
@@ -134,12 +137,16 @@ def sandbox_provision(*, sandbox_id: int) -> Sandbox:
         token_expires_at=credentials.expires_at,
         ready_at=timezone.now(),
     )
+    if ready.state == Sandbox.State.DELETED:
+        _cleanup(ready)  # torn down while we worked: what we just made must go too
+    return ready
 
 
 def _privileged_refusal(lab, admin) -> str:
     """Privileged pods are harmless on simulated nodes and dangerous on real
-    ones: there the operator must opt in (LABAPP_ALLOW_PRIVILEGED_LABS)."""
-    if "privileged-pods" not in lab.needs or settings.ALLOW_PRIVILEGED_LABS:
+    ones: there the operator must opt in (LABAPP_ALLOW_PRIVILEGED_LABS) to the
+    labs that declare privileged images."""
+    if not lab.privileged_images or settings.ALLOW_PRIVILEGED_LABS:
         return ""
     if nodes_are_simulated(admin):
         return ""
@@ -181,13 +188,24 @@ def _mark(sandbox_id: int, state: str, message: str, **fields) -> Sandbox:
         return sandbox
 
 
-def _cleanup(sandbox: Sandbox) -> None:
-    # Unreachable: nothing reachable was made, and a later teardown retries.
-    with contextlib.suppress(ClusterUnreachable):
+def _cleanup(sandbox: Sandbox) -> bool:
+    """Remove the sandbox's cluster objects and files. When the cluster cannot
+    be reached, mark the teardown pending for `sandboxes_retry_teardown`."""
+    shutil.rmtree(sandbox.directory, ignore_errors=True)
+    try:
         isolation.teardown(
             admin_kubeconfig(), sandbox_id=sandbox.slug, namespaces=sandbox.namespaces
         )
-    shutil.rmtree(sandbox.directory, ignore_errors=True)
+    except ClusterUnreachable as exc:
+        log.warning("teardown of sandbox %s is pending: %s", sandbox.slug, exc)
+        Sandbox.objects.filter(id=sandbox.id).update(
+            teardown_pending=True, updated_at=timezone.now()
+        )
+        return False
+    Sandbox.objects.filter(id=sandbox.id, teardown_pending=True).update(
+        teardown_pending=False, updated_at=timezone.now()
+    )
+    return True
 
 
 def sandbox_refresh_token(*, sandbox: Sandbox) -> Sandbox:
@@ -252,6 +270,28 @@ def sandboxes_redo_stalled(*, now: dt.datetime | None = None) -> int:
         Sandbox.objects.filter(id=sandbox.id).update(claimed_at=None, updated_at=timezone.now())
         _enqueue_provision(sandbox)
     return len(stalled)
+
+
+def sandboxes_retry_teardown(*, now: dt.datetime | None = None) -> int:
+    """Tear down again the sandboxes whose teardown could not reach the cluster.
+    Returns how many are now gone from it; stops at the first that still fails,
+    since the others would only wait on the same unreachable server."""
+    now = now or timezone.now()
+    pending = Sandbox.objects.filter(
+        teardown_pending=True, updated_at__lt=now - TEARDOWN_RETRY_AFTER
+    ).order_by("updated_at")
+    done = 0
+    for sandbox in pending:
+        # Claim it: another beat run (or worker) that got here first wins.
+        claimed = Sandbox.objects.filter(
+            id=sandbox.id, teardown_pending=True, updated_at=sandbox.updated_at
+        ).update(updated_at=timezone.now())
+        if not claimed:
+            continue
+        if not _cleanup(sandbox):
+            break
+        done += 1
+    return done
 
 
 def sandboxes_expire(*, now: dt.datetime | None = None) -> int:

@@ -16,3 +16,8 @@ def redo_stalled_sandboxes() -> None:
 @shared_task
 def expire_sandboxes() -> None:
     services.sandboxes_expire()
+
+
+@shared_task
+def retry_sandbox_teardowns() -> None:
+    services.sandboxes_retry_teardown()

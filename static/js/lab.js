@@ -57,6 +57,25 @@
     htmx.ajax("GET", panel.dataset.pollUrl, { target: panel, swap: "outerHTML" });
   });
 
+  // The page's live channel (the lab page's record, the instructor's board): where
+  // SSE is blocked, fetch the fresh state every few seconds instead, slower when
+  // the tab is hidden.
+  document.addEventListener("htmx:sseError", function (event) {
+    const channel = event.target.closest("[data-refresh-url]");
+    if (!channel || channel.dataset.polling) return;
+    channel.dataset.polling = "1";
+    channel.removeAttribute("sse-connect");
+    let last = 0;
+    setInterval(function () {
+      const every = document.hidden ? 30000 : 5000;
+      if (Date.now() - last < every) return;
+      last = Date.now();
+      const target = channel.dataset.refreshTarget;
+      htmx.ajax("GET", channel.dataset.refreshUrl,
+        target ? { target: target, swap: "outerHTML" } : { swap: "none" });
+    }, 1000);
+  });
+
   // A returning learner lands where they left off.
   function showCurrentStep() {
     const current = document.querySelector(".step.current");

@@ -6,7 +6,6 @@ import datetime as dt
 import threading
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 
 from labapp.instructor.services import workshop_broadcast, workshop_create
@@ -15,19 +14,15 @@ from labapp.learning.services import lab_start
 from labapp.sandboxes.models import Sandbox
 from tests.fixtures.browser import screenshot
 from tests.fixtures.learners import HttpLearner, wait_until_ready
+from tests.fixtures.personas import logged_in
 
 pytestmark = [pytest.mark.cluster, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def teacher(django_user_model):
-    return django_user_model.objects.create_user("teacher", first_name="Teacher")
-
-
-@pytest.fixture
-def workshop(teacher):
+def workshop(instructor):
     return workshop_create(
-        instructor=teacher,
+        instructor=instructor,
         title="PSS live",
         lab_ids=["pss-baseline"],
         starts_at=timezone.now() - dt.timedelta(minutes=1),
@@ -36,14 +31,14 @@ def workshop(teacher):
 
 
 @pytest.fixture
-def ada(workshop, django_user_model):
-    user = django_user_model.objects.create_user("ada", first_name="Ada")
-    Enrolment.objects.create(workshop=workshop, user=user, display_name="Ada")
-    lab_start(user=user, lab_id="pss-baseline", workshop=workshop)
-    return user
+def ada(workshop, learner):
+    """The learner, enrolled in the workshop, with the Baseline lab started."""
+    Enrolment.objects.create(workshop=workshop, user=learner, display_name="Ada")
+    lab_start(user=learner, lab_id="pss-baseline", workshop=workshop)
+    return learner
 
 
-def test_a_broadcast_reaches_a_learners_sse_stream(live_stack, workshop, ada):
+def test_a_broadcast_reaches_a_learners_sse_stream(live_stack, workshop, ada, outsider):
     learner = HttpLearner.login(ada, live_stack.url)
     received = []
     timer = threading.Timer(
@@ -58,19 +53,16 @@ def test_a_broadcast_reaches_a_learners_sse_stream(live_stack, workshop, ada):
                 break
     assert "event: broadcast" in received
     assert "Break until 11:00 &lt;b&gt;sharp&lt;/b&gt;" in received[-1]  # escaped, as text
-    outsider = HttpLearner.login(
-        Enrolment.objects.get(user=ada).user.__class__.objects.create_user("eve"), live_stack.url
-    )
-    assert outsider.client.get(f"/w/{workshop.join_code}/events/").status_code == 404
+    eve = HttpLearner.login(outsider, live_stack.url)
+    assert eve.client.get(f"/w/{workshop.join_code}/events/").status_code == 404
 
 
 def test_the_instructor_watches_a_learner_progress_without_reloading(
-    live_stack, browser, workshop, ada, teacher
+    live_stack, browser, workshop, ada, instructor
 ):
     sandbox = wait_until_ready(Sandbox.objects.get(owner=ada))
     context = browser.new_context(viewport={"width": 1400, "height": 900})
-    session = Client()
-    session.force_login(teacher)
+    session = logged_in(instructor)
     context.add_cookies(
         [{"name": "sessionid", "value": session.cookies["sessionid"].value, "url": live_stack.url}]
     )

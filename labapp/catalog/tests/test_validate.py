@@ -11,6 +11,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from labapp.catalog.loader import LabInvalid, load_lab, validate_labs
+from tests.fixtures.catalog import TEST_LABS
 
 BROKEN = Path(__file__).parent / "broken_labs"
 
@@ -91,3 +92,9 @@ def test_the_shipped_labs_are_valid():
         "inspect-status",
         "fix-deployment",
     ]
+
+
+def test_the_test_labs_are_valid():
+    out = StringIO()
+    call_command("labs", "validate", str(TEST_LABS), stdout=out)
+    assert "2 lab(s) valid: tiny, tiny-privileged" in out.getvalue()

@@ -5,9 +5,7 @@ from __future__ import annotations
 import subprocess
 
 import yaml
-from django.conf import settings
 
-from labapp.catalog.loader import load_lab
 from labapp.catalog.workspace import render_workspace
 from labapp.clusters.kubectl import kubectl_path
 from labapp.lib.placeholders import render
@@ -20,37 +18,41 @@ def build(folder) -> list[dict]:
     return list(yaml.safe_load_all(built.stdout))
 
 
-def test_rendered_overlay_uses_the_learners_namespace_and_keeps_other_names(tmp_path):
-    lab = load_lab(settings.LAB_STEPS_DIR / "pss-baseline")
-    render_workspace(lab, {"assets": "assets-k7m2q"}, tmp_path)
+def test_rendered_overlay_uses_the_learners_namespace_and_keeps_other_names(tiny_lab, tmp_path):
+    render_workspace(tiny_lab, {"shop": "shop-k7m2q"}, tmp_path)
     objects = {
-        (o["kind"], o["metadata"]["name"]): o
-        for o in build(tmp_path / "assets" / "baseline-namespace")
+        (o["kind"], o["metadata"]["name"]): o for o in build(tmp_path / "shop" / "configured")
     }
 
-    namespace = objects[("Namespace", "assets-k7m2q")]
-    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "baseline"
-    assert ("Namespace", "assets") not in objects
-    deployment = objects[("Deployment", "assets")]  # the Deployment keeps its own name
-    assert deployment["metadata"]["namespace"] == "assets-k7m2q"
+    # The Namespace is renamed where it is a resource and where it is patched.
+    namespace = objects[("Namespace", "shop-k7m2q")]
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert ("Namespace", "shop") not in objects
+    # The Deployment, ConfigMap and Service share the namespace's name and keep it.
+    deployment = objects[("Deployment", "shop")]
+    assert deployment["metadata"]["namespace"] == "shop-k7m2q"
     container = deployment["spec"]["template"]["spec"]["containers"][0]
-    assert container["image"] == "public.ecr.aws/aws-containers/retail-store-sample-assets:0.4.0"
-    assert container["securityContext"]["privileged"] is True
-    assert objects[("ConfigMap", "assets")]["metadata"]["namespace"] == "assets-k7m2q"
+    assert container["image"] == "registry.example/shop:1.0"
+    assert container["envFrom"] == [{"configMapRef": {"name": "shop"}}]
+    configmap = objects[("ConfigMap", "shop")]
+    assert configmap["metadata"]["namespace"] == "shop-k7m2q"
+    assert configmap["data"] == {"GREETING": "hello"}  # the overlay's patch still applies
+    assert objects[("Service", "shop")]["metadata"]["namespace"] == "shop-k7m2q"
+    assert {o["metadata"].get("namespace") for k, o in objects.items() if k[0] != "Namespace"} == {
+        "shop-k7m2q"
+    }
 
 
-def test_rendering_leaves_the_sources_untouched(tmp_path):
-    lab = load_lab(settings.LAB_STEPS_DIR / "pss-baseline")
-    source = lab.workspace["assets"] / "base" / "kustomization.yaml"
+def test_rendering_leaves_the_sources_untouched(tiny_lab, tmp_path):
+    source = tiny_lab.workspace["shop"] / "base" / "kustomization.yaml"
     before = source.read_text()
-    render_workspace(lab, {"assets": "assets-zz9"}, tmp_path)
+    render_workspace(tiny_lab, {"shop": "shop-zz9"}, tmp_path)
     assert source.read_text() == before
-    assert "namespace: assets-zz9" in (tmp_path / "assets/base/kustomization.yaml").read_text()
+    assert "namespace: shop-zz9" in (tmp_path / "shop/base/kustomization.yaml").read_text()
 
 
-def test_text_and_commands_render_with_the_learners_names():
-    lab = load_lab(settings.LAB_STEPS_DIR / "pss-baseline")
-    step = lab.step("recycle-pods")
-    names = {"assets": "assets-k7m2q"}
-    assert render(step.commands[0].run, names) == "kubectl -n assets-k7m2q delete pod --all"
-    assert "kubectl -n assets-k7m2q delete pod --all" in render(step.text, names)
+def test_text_and_commands_render_with_the_learners_names(tiny_lab):
+    step = tiny_lab.step("recycle-pods")
+    names = {"shop": "shop-k7m2q"}
+    assert render(step.commands[0].run, names) == "kubectl -n shop-k7m2q delete pod --all"
+    assert "kubectl -n shop-k7m2q delete pod --all" in render(step.text, names)

@@ -9,12 +9,13 @@ import secrets
 import pytest
 
 from labapp.checks.evaluate import evaluate_checks
-from labapp.checks.kinds import CheckContext, CheckSpecError, parse_check
+from labapp.checks.kinds import CheckContext, CheckSpecError, RunOutput, parse_check
 from labapp.checks.outcome import Status
 from tests.fixtures.cluster import write_unreachable_kubeconfig
 from tests.fixtures.waiting import wait_for
 
-pytestmark = pytest.mark.cluster
+# Tests that use the cluster (`ns`, `ctx`, `kubectl`) are marked `cluster` by
+# conftest.py; parsing and output checks need no cluster and run in the fast lane.
 
 DEPLOYMENT = """
 apiVersion: apps/v1
@@ -58,12 +59,12 @@ def ns(kubectl) -> str:
 
 @pytest.fixture(scope="module")
 def ctx(local_cluster) -> CheckContext:
-    return CheckContext(local_cluster.kubeconfig_path)
+    return CheckContext.from_api(local_cluster.kubeconfig_path)
 
 
 @pytest.fixture
 def dead_ctx(tmp_path, unused_tcp_port) -> CheckContext:
-    return CheckContext(write_unreachable_kubeconfig(tmp_path / "kc", unused_tcp_port))
+    return CheckContext.from_api(write_unreachable_kubeconfig(tmp_path / "kc", unused_tcp_port))
 
 
 def check(raw: dict, ns: str):
@@ -221,7 +222,18 @@ def test_each_kind_passes_fails_with_expected_and_found_and_errors(name, ns, ctx
     assert broken.message().startswith("could not check")
 
 
-def test_output_check_reads_the_steps_last_command():
+def history(*outputs: tuple[str, str]) -> CheckContext:
+    # Output checks never read the cluster: a reader that would fail loudly if they did.
+    return CheckContext(reader=None, outputs=[RunOutput(out, err) for out, err in outputs])
+
+
+WARNING = (
+    'Warning: existing pods in namespace "assets" violate the new '
+    'PodSecurity enforce level "baseline:latest"\n'
+)
+
+
+def test_output_check_reads_what_the_steps_runs_printed():
     warn = parse_check(
         {
             "kind": "output",
@@ -229,22 +241,32 @@ def test_output_check_reads_the_steps_last_command():
             "pattern": 'violate the new PodSecurity enforce level "baseline:latest"',
         }
     )
-    said = CheckContext(
-        kubeconfig=None,
-        stdout="namespace/assets configured\n",
-        stderr='Warning: existing pods in namespace "assets" violate the new '
-        'PodSecurity enforce level "baseline:latest"\n',
-    )
+    said = history(("namespace/assets configured\n", WARNING))
     assert warn.evaluate(said).status is Status.PASS
     wrong_stream = parse_check({"kind": "output", "stream": "stdout", "pattern": "violate"})
     outcome = wrong_stream.evaluate(said)
     assert outcome.status is Status.FAIL
     assert "ends with: namespace/assets configured" in outcome.found
-    not_run = warn.evaluate(CheckContext(kubeconfig=None))
+    not_run = warn.evaluate(history())
     assert (not_run.status, not_run.found) == (Status.FAIL, "no command has run in this step yet")
     no_warning = parse_check({"kind": "output", "pattern": "Warning", "negate": True})
     assert no_warning.evaluate(said).status is Status.FAIL
-    assert no_warning.evaluate(CheckContext(None, stdout="ok", stderr="")).passed
+    assert no_warning.evaluate(history(("ok", ""))).passed
+
+
+def test_an_output_check_passes_on_any_run_of_the_step_and_a_later_run_never_undoes_it():
+    warn = parse_check({"kind": "output", "stream": "stderr", "pattern": "violate the new"})
+    # The warning came from the first of two label commands; the second printed none.
+    split = history(("namespace/assets labeled\n", WARNING), ("namespace/assets labeled\n", ""))
+    assert warn.evaluate(split).passed
+    # An exec error after it does not take it back.
+    later = history(("", WARNING), ("", "error: unable to upgrade connection\n"))
+    assert warn.evaluate(later).passed
+    # But nothing in the history that says it: not yet, naming the last output.
+    neither = history(("", "x\n"), ("", "error: unable to upgrade connection\n"))
+    outcome = warn.evaluate(neither)
+    assert outcome.status is Status.FAIL
+    assert "unable to upgrade connection" in outcome.found
 
 
 def test_an_unknown_kind_on_the_server_is_an_error_not_a_failure(ctx, ns):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 from kubernetes import client as k8s
 from kubernetes.client.exceptions import ApiException
@@ -15,7 +17,7 @@ NODE_READY_TIMEOUT = 60.0
 DEFAULT_ACCOUNT_TIMEOUT = 60.0
 
 
-def ensure_node_and_default_account(kubeconfig, node_name: str, progress: Progress) -> None:
+def ensure_node_and_default_account(kubeconfig: Path, node_name: str, progress: Progress) -> None:
     forget_client(kubeconfig)
     core = k8s.CoreV1Api(api_client(kubeconfig))
     node = k8s.V1Node(
@@ -70,7 +72,7 @@ def _has_default_account(core: k8s.CoreV1Api) -> bool:
     return True
 
 
-def _wait(predicate, timeout: float, message: str) -> None:
+def _wait(predicate: Callable[[], bool], timeout: float, message: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

@@ -1,4 +1,4 @@
-"""Build the control-plane binaries (and yq) from the Go modules in `localcluster/`.
+"""Build the control-plane binaries (and yq) from the Go modules in `gopins/`.
 
 The output lands in a cache directory keyed by a hash of the pins (every
 go.mod and go.sum, plus the link flags), so a second `up` never rebuilds and
@@ -24,7 +24,7 @@ from pathlib import Path
 
 from labapp.clusters.localcluster.errors import BuildError
 
-GO_MODULES_DIR = Path(__file__).resolve().parents[3] / "localcluster"
+GO_MODULES_DIR = Path(__file__).resolve().parents[3] / "gopins"
 
 # module folder -> [(binary name, Go package)]
 PROGRAMS: dict[str, list[tuple[str, str]]] = {
@@ -65,7 +65,7 @@ class Binaries:
 def _required_pin(go_mod: str, module: str) -> str:
     match = re.search(rf"^\s*{re.escape(module)}\s+(v\S+)", go_mod, re.MULTILINE)
     if not match:
-        raise BuildError(f"{module} is not pinned in localcluster/kube/go.mod")
+        raise BuildError(f"{module} is not pinned in gopins/kube/go.mod")
     return match.group(1)
 
 
@@ -178,7 +178,7 @@ class Toolchain:
                 ldflags = self._kube_ldflags() if module == "kube" else "-s -w"
                 names = ", ".join(name for name, _ in programs)
                 progress(
-                    f"building {names} (Go module localcluster/{module}); "
+                    f"building {names} (Go module gopins/{module}); "
                     "a first build takes several minutes"
                 )
                 started = time.monotonic()
@@ -229,7 +229,6 @@ class Toolchain:
         )
         if result.returncode != 0:
             raise BuildError(
-                f"`go {' '.join(args[:1])}` failed in localcluster/{module}:\n"
-                f"{result.stderr[-4000:]}"
+                f"`go {' '.join(args[:1])}` failed in gopins/{module}:\n{result.stderr[-4000:]}"
             )
         return result.stdout

@@ -92,7 +92,8 @@ class LocalCluster:
 
     def ports(self) -> dict[str, int]:
         try:
-            return json.loads(self._ports_path.read_text())
+            ports: dict[str, int] = json.loads(self._ports_path.read_text())
+            return ports
         except (OSError, ValueError):
             return {}
 
@@ -137,7 +138,7 @@ class LocalCluster:
             # One that moved to a new port needs its dependents restarted.
             upstream_moved = any(key in moved for key in component.uses)
             current = found and found.binary == binaries.path(component.name)
-            if current and not upstream_moved and self._healthy(component, ports):
+            if found and current and not upstream_moved and self._healthy(component, ports):
                 progress(f"{component.name} is already running (pid {found.pid})")
                 continue
             if found:

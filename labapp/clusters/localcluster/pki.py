@@ -80,11 +80,13 @@ class ClusterPKI:
             )
             _write_pair(self.ca_cert, ca, self.ca_key, ca_key)
         ca_cert = x509.load_pem_x509_certificate(self.ca_cert.read_bytes())
-        ca_key = serialization.load_pem_private_key(self.ca_key.read_bytes(), password=None)
+        issuer_key = serialization.load_pem_private_key(self.ca_key.read_bytes(), password=None)
+        if not isinstance(issuer_key, rsa.RSAPrivateKey):
+            raise ValueError(f"{self.ca_key} is not an RSA key")
         if not self.serving_cert.exists():
             self._issue(
                 ca_cert,
-                ca_key,
+                issuer_key,
                 self.serving_cert,
                 self.serving_key,
                 common_name="kube-apiserver",
@@ -95,7 +97,7 @@ class ClusterPKI:
         if not self.admin_cert.exists():
             self._issue(
                 ca_cert,
-                ca_key,
+                issuer_key,
                 self.admin_cert,
                 self.admin_key,
                 common_name="labapp-admin",
@@ -115,14 +117,14 @@ class ClusterPKI:
 
     def _issue(
         self,
-        ca_cert,
-        ca_key,
+        ca_cert: x509.Certificate,
+        ca_key: rsa.RSAPrivateKey,
         cert_path: Path,
         key_path: Path,
         *,
         common_name: str,
         organisation: str | None,
-        usage,
+        usage: x509.ObjectIdentifier,
         with_sans: bool,
     ) -> None:
         key = _new_key()
@@ -146,7 +148,9 @@ def _new_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def _builder(subject: x509.Name, issuer: x509.Name, public_key) -> x509.CertificateBuilder:
+def _builder(
+    subject: x509.Name, issuer: x509.Name, public_key: rsa.RSAPublicKey
+) -> x509.CertificateBuilder:
     now = dt.datetime.now(dt.UTC)
     return (
         x509.CertificateBuilder()

@@ -163,7 +163,8 @@ def rss_mib(pid: int) -> float | None:
 def http_ok(url: str, context: ssl.SSLContext | None = None, timeout: float = 2.0) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=timeout, context=context) as response:
-            return response.status == 200
+            status: int = response.status
+            return status == 200
     except (urllib.error.URLError, OSError, ssl.SSLError):
         return False
 

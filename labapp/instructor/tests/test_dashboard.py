@@ -1,5 +1,6 @@
 """The instructor dashboard: the stuck rule, exports, roles and query count.
-Personas: the instructor, another instructor, Ada and Bob (learners)."""
+Personas: the instructor, another instructor, an outsider, and the learners
+they enrol (Ada, Bob and a cohort)."""
 
 from __future__ import annotations
 
@@ -7,21 +8,18 @@ import csv
 import datetime as dt
 import io
 import json
-import shutil
 import time
 
 import pytest
-import yaml
-from django.conf import settings as django_settings
 from django.test import Client
 from django.utils import timezone
 
-from labapp.catalog.registry import all_labs
 from labapp.checks.outcome import Outcome, Status
 from labapp.instructor.selectors import dashboard
 from labapp.instructor.services import workshop_create
 from labapp.learning.models import Enrolment, LabProgress, StepProgress, Workshop
 from labapp.learning.services import lab_start, progress_record_outcomes
+from tests.fixtures.personas import logged_in
 
 pytestmark = pytest.mark.django_db
 
@@ -36,16 +34,11 @@ def sandbox_home(settings, tmp_path):
 
 
 @pytest.fixture
-def instructor(django_user_model):
-    return django_user_model.objects.create_user("teacher")
-
-
-@pytest.fixture
-def workshop(instructor):
+def workshop(instructor, tiny_lab):
     return workshop_create(
         instructor=instructor,
         title="PSS",
-        lab_ids=["pss-baseline"],
+        lab_ids=[tiny_lab.id],
         starts_at=NOW - dt.timedelta(hours=1),
         ends_at=NOW + dt.timedelta(hours=2),
     )
@@ -54,7 +47,7 @@ def workshop(instructor):
 def enrol(workshop, django_user_model, name: str):
     user = django_user_model.objects.create_user(name.lower())
     Enrolment.objects.create(workshop=workshop, user=user, display_name=name)
-    return lab_start(user=user, lab_id="pss-baseline", workshop=workshop)
+    return lab_start(user=user, lab_id="tiny", workshop=workshop)
 
 
 def passed_step_one(record, minutes: float):
@@ -62,7 +55,7 @@ def passed_step_one(record, minutes: float):
     step.state, step.started_at = "passed", NOW - dt.timedelta(minutes=minutes + 1)
     step.passed_at = step.started_at + dt.timedelta(minutes=minutes)
     step.save()
-    following = record.steps.get(step_id="recycle-pods")
+    following = record.steps.get(step_id="configure")
     following.state, following.started_at = "working", step.passed_at
     following.save()
     return following
@@ -73,14 +66,14 @@ def test_three_failed_checks_in_a_row_flag_a_learner_as_stuck(workshop, django_u
     enrol(workshop, django_user_model, "Bob")
     for _ in range(3):
         progress_record_outcomes(
-            user=ada.user, lab_id="pss-baseline", step_id="label-namespace", outcomes=[PASS, FAIL]
+            user=ada.user, lab_id="tiny", step_id="label-namespace", outcomes=[PASS, FAIL]
         )
     board = dashboard(workshop=workshop)
     first = board.rows[0]
     assert first.enrolment.display_name == "Ada"  # stuck learners come first
     assert first.stuck_reason == "3 failed checks in a row on step 1: label enforce"
     assert board.rows[1].stuck_reason == ""
-    assert first.last_failed_check["found"] == "none"
+    assert first.last_failed_check.found == "none"
 
 
 def test_twice_the_cohort_median_on_a_step_is_stuck(workshop, django_user_model):
@@ -106,13 +99,12 @@ def test_twice_the_cohort_median_on_a_step_is_stuck(workshop, django_user_model)
     assert board.steps[1].median == dt.timedelta(minutes=5)
 
 
-def test_exports_have_one_row_per_learner_lab_and_step(workshop, django_user_model, instructor):
+def test_exports_have_one_row_per_learner_lab_and_step(workshop, django_user_model, as_instructor):
     ada = enrol(workshop, django_user_model, "Ada")
     progress_record_outcomes(
-        user=ada.user, lab_id="pss-baseline", step_id="label-namespace", outcomes=[PASS]
+        user=ada.user, lab_id="tiny", step_id="label-namespace", outcomes=[PASS]
     )
-    client = Client()
-    client.force_login(instructor)
+    client = as_instructor
     text = client.get(f"/teach/{workshop.join_code}/export.csv").content.decode()
     rows = list(csv.DictReader(io.StringIO(text)))
     assert list(rows[0]) == [
@@ -132,7 +124,7 @@ def test_exports_have_one_row_per_learner_lab_and_step(workshop, django_user_mod
         "solution_revealed",
         "certificate_url",
     ]
-    assert len(rows) == 4
+    assert len(rows) == 3  # the tiny lab's three steps
     first = rows[0]
     assert (first["display_name"], first["step_id"], first["step_state"], first["attempts"]) == (
         "Ada",
@@ -147,64 +139,68 @@ def test_exports_have_one_row_per_learner_lab_and_step(workshop, django_user_mod
     assert data["rows"][0]["step_seconds"] == int(first["step_seconds"])
 
 
-def test_learners_and_other_instructors_are_refused(workshop, django_user_model):
+def test_learners_other_instructors_and_outsiders_are_refused(
+    workshop, django_user_model, another_instructor, outsider
+):
     ada = enrol(workshop, django_user_model, "Ada")
-    other = django_user_model.objects.create_user("other-teacher")
+    workshop_create(
+        instructor=another_instructor,
+        title="Their own",
+        lab_ids=workshop.lab_ids,
+        starts_at=NOW,
+        ends_at=NOW + dt.timedelta(hours=1),
+    )
     enrolment = Enrolment.objects.get(user=ada.user)
     code = workshop.join_code
-    for outsider in (ada.user, other):
-        client = Client()
-        client.force_login(outsider)
+    for someone in (ada.user, another_instructor, outsider):
+        client = logged_in(someone)
         for path in (
             f"/teach/{code}/",
             f"/teach/{code}/learners/{enrolment.id}/",
             f"/teach/{code}/export.csv",
             f"/teach/{code}/export.json",
         ):
-            assert client.get(path).status_code == 404, (outsider, path)
+            assert client.get(path).status_code == 404, (someone, path)
         assert client.post(f"/teach/{code}/broadcast/", {"message": "hi"}).status_code == 404
         assert client.post(f"/teach/{code}/extend/", {"minutes": "30"}).status_code == 404
         assert (
             client.post(
-                f"/teach/{code}/learners/{enrolment.id}/reset/", {"lab": "pss-baseline"}
+                f"/teach/{code}/learners/{enrolment.id}/reset/", {"lab": "tiny"}
             ).status_code
             == 404
         )
     workshop.refresh_from_db()
     assert workshop.broadcast == ""
+    assert workshop.ends_at == NOW + dt.timedelta(hours=2)
 
 
 def test_a_certificate_shows_what_was_verified(workshop, django_user_model):
     ada = enrol(workshop, django_user_model, "Ada")
-    for step_id in ("label-namespace", "recycle-pods", "inspect-status", "fix-deployment"):
+    for step_id in ("label-namespace", "configure", "recycle-pods"):
         progress_record_outcomes(
             user=ada.user,
-            lab_id="pss-baseline",
+            lab_id="tiny",
             step_id=step_id,
             outcomes=[Outcome(Status.PASS, f"{step_id} verified")],
         )
     ada.refresh_from_db()
     page = Client().get(f"/certificates/{ada.certificate_id}/").content.decode()
-    assert "Ada completed “Pod Security Standards: the Baseline profile”" in page
-    assert "✓ fix-deployment verified" in page
+    assert "Ada completed “Tiny: a lab for the tests”" in page
+    assert "✓ recycle-pods verified" in page
     unfinished = enrol(workshop, django_user_model, "Bob")
     assert Client().get(f"/certificates/{unfinished.certificate_id}/").status_code == 404
 
 
 @pytest.fixture
-def ten_step_lab(settings, tmp_path):
-    """A copy of the lab steps with a ten-step lab, for the size test."""
-    root = tmp_path / "lab_steps"
-    shutil.copytree(django_settings.LAB_STEPS_DIR, root)
-    lab = yaml.safe_load((root / "pss-baseline" / "lab.yaml").read_text())
-    lab["id"] = "ten-steps"
-    lab["steps"] = [{**lab["steps"][0], "id": f"step-{i}", "text": "Step text."} for i in range(10)]
-    (root / "ten-steps").mkdir()
-    (root / "ten-steps" / "lab.yaml").write_text(yaml.safe_dump(lab))
-    settings.LAB_STEPS_DIR = root
-    all_labs.cache_clear()
-    yield "ten-steps"
-    all_labs.cache_clear()
+def ten_step_lab(lab_copy):
+    """A ten-step lab beside the test labs, for the size test."""
+
+    def ten_steps(lab):
+        lab["steps"] = [
+            {**lab["steps"][0], "id": f"step-{i}", "text": "Step text."} for i in range(10)
+        ]
+
+    return lab_copy.derive("ten-steps", ten_steps)
 
 
 def make_cohort(workshop, django_user_model, size: int) -> None:
@@ -235,7 +231,7 @@ def make_cohort(workshop, django_user_model, size: int) -> None:
 
 
 def test_the_dashboard_for_500_learners_by_10_steps_uses_constant_queries(
-    ten_step_lab, instructor, django_user_model, django_assert_num_queries
+    ten_step_lab, instructor, as_instructor, django_user_model, django_assert_num_queries
 ):
     small = Workshop.objects.create(
         title="S", join_code="SMALL1", lab_ids=[ten_step_lab], ends_at=NOW + dt.timedelta(hours=1)
@@ -247,8 +243,7 @@ def test_the_dashboard_for_500_learners_by_10_steps_uses_constant_queries(
     large.instructors.add(instructor)
     make_cohort(small, django_user_model, 5)
     make_cohort(large, django_user_model, 500)
-    client = Client()
-    client.force_login(instructor)
+    client = as_instructor
     client.get("/teach/SMALL1/")  # warm: session, caches
     with django_assert_num_queries(6) as small_queries:
         small_page = client.get("/teach/SMALL1/")
@@ -264,14 +259,13 @@ def test_the_dashboard_for_500_learners_by_10_steps_uses_constant_queries(
     assert large_page.content.decode().count('data-learner="') == 500
 
 
-def test_an_instructor_creates_a_workshop_in_the_ui(instructor):
-    client = Client()
-    client.force_login(instructor)
+def test_an_instructor_creates_a_workshop_in_the_ui(instructor, as_instructor, tiny_lab):
+    client = as_instructor
     created = client.post(
         "/teach/",
         {
             "title": "Friday PSS",
-            "labs": ["pss-baseline", "pss-restricted"],
+            "labs": ["tiny", "tiny-privileged"],
             "starts_at": "2026-12-04T09:00",
             "ends_at": "2026-12-04T12:00",
             "capacity": "40",
@@ -280,7 +274,7 @@ def test_an_instructor_creates_a_workshop_in_the_ui(instructor):
     )
     workshop = Workshop.objects.get(title="Friday PSS")
     assert created.status_code == 302 and created["Location"] == f"/teach/{workshop.join_code}/"
-    assert workshop.lab_ids == ["pss-baseline", "pss-restricted"]
+    assert workshop.lab_ids == ["tiny", "tiny-privileged"]
     assert (workshop.capacity, workshop.sandbox_lifetime_minutes) == (40, 180)
     assert list(workshop.instructors.all()) == [instructor]
     refused = client.post(
@@ -296,15 +290,16 @@ def test_an_instructor_creates_a_workshop_in_the_ui(instructor):
     assert "no lab &#x27;no-such-lab&#x27;" in refused.content.decode()
 
 
-def test_extending_a_workshop_extends_its_sandboxes(workshop, django_user_model, instructor):
+def test_extending_a_workshop_extends_its_sandboxes(workshop, django_user_model, as_instructor):
     from labapp.sandboxes.models import Sandbox
 
     ada = enrol(workshop, django_user_model, "Ada")
     sandbox = Sandbox.objects.get(owner=ada.user)
     before, ends = sandbox.expires_at, workshop.ends_at
-    client = Client()
-    client.force_login(instructor)
-    assert client.post(f"/teach/{workshop.join_code}/extend/", {"minutes": "45"}).status_code == 302
+    assert (
+        as_instructor.post(f"/teach/{workshop.join_code}/extend/", {"minutes": "45"}).status_code
+        == 302
+    )
     sandbox.refresh_from_db()
     workshop.refresh_from_db()
     assert sandbox.expires_at - before == dt.timedelta(minutes=45)

@@ -56,9 +56,8 @@ def private_stack(stack_env, tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def ready_sandbox(private_stack, django_user_model):
-    learner = django_user_model.objects.create_user("grace", password="x")
-    return wait_until_ready(sandbox_create(owner=learner, lab_id="pss-baseline"))
+def ready_sandbox(private_stack, learner, tiny_lab):
+    return wait_until_ready(sandbox_create(owner=learner, lab_id=tiny_lab.id))
 
 
 def running(run: CommandRun) -> CommandRun | None:
@@ -72,7 +71,7 @@ def final(run: CommandRun) -> CommandRun | None:
 
 
 def long_watch(sandbox) -> str:
-    return f"kubectl -n {sandbox.namespaces['assets']} get pods -w --request-timeout=6s"
+    return f"kubectl -n {sandbox.namespaces['shop']} get pods -w --request-timeout=6s"
 
 
 def test_a_killed_worker_leaves_the_run_failed_worker_lost_within_the_deadline(
@@ -123,4 +122,4 @@ def test_after_redis_restarts_mid_run_the_final_result_is_still_stored(
     done = wait_for(lambda: final(run), timeout=30, what="the run to finish")
     assert done.state == CommandRun.State.SUCCEEDED
     assert done.exit_code == 0
-    assert "assets-" in done.stdout  # the pod row printed before the restart survived
+    assert "shop-" in done.stdout  # the pod row printed before the restart survived

@@ -20,13 +20,9 @@ pytestmark = [pytest.mark.cluster, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def ada(django_user_model):
-    return django_user_model.objects.create_user("ada", password="x")
-
-
-@pytest.fixture
-def ada_sandbox(ada, live_stack):
-    return wait_until_ready(sandbox_create(owner=ada, lab_id="pss-baseline"))
+def sandbox(learner, tiny_lab, live_stack):
+    """The learner's sandbox for the tiny lab, made by the stack's worker."""
+    return wait_until_ready(sandbox_create(owner=learner, lab_id=tiny_lab.id))
 
 
 def read_events(response: httpx.Response):
@@ -50,12 +46,12 @@ def start_run(learner: HttpLearner, sandbox, command: str, step: str = "") -> in
     return int(re.search(r'id="run-(\d+)"', response.text).group(1))
 
 
-def test_first_chunk_arrives_before_the_command_ends(ada, ada_sandbox, live_stack):
-    learner = HttpLearner.login(ada, live_stack.url)
-    ns = ada_sandbox.namespaces["assets"]
-    run_id = start_run(learner, ada_sandbox, f"kubectl -n {ns} get pods -w --request-timeout=4s")
+def test_first_chunk_arrives_before_the_command_ends(learner, sandbox, live_stack):
+    ada = HttpLearner.login(learner, live_stack.url)
+    ns = sandbox.namespaces["shop"]
+    run_id = start_run(ada, sandbox, f"kubectl -n {ns} get pods -w --request-timeout=4s")
     events = []
-    with learner.client.stream("GET", f"/runs/{run_id}/stream/?format=json") as response:
+    with ada.client.stream("GET", f"/runs/{run_id}/stream/?format=json") as response:
         assert response.headers["content-type"].startswith("text/event-stream")
         for event in read_events(response):
             events.append(event)
@@ -65,28 +61,28 @@ def test_first_chunk_arrives_before_the_command_ends(ada, ada_sandbox, live_stac
     done = events[-1]
     # The pod's row came through live, seconds before the command ended.
     early = "".join(json.loads(c[2]) for c in chunks if done[3] - c[3] > 2.0)
-    assert "assets-" in early, events
+    assert "shop-" in early, events
     payload = json.loads(done[2])
     assert (payload["state"], payload["exit_code"]) == ("succeeded", 0)
     stored = CommandRun.objects.get(id=run_id)
     assert stored.stdout == "".join(json.loads(c[2]) for c in chunks)
 
 
-def test_a_reconnect_with_last_event_id_resumes_exactly(ada, ada_sandbox, live_stack, kubectl):
-    learner = HttpLearner.login(ada, live_stack.url)
-    ns = ada_sandbox.namespaces["assets"]
-    run_id = start_run(learner, ada_sandbox, f"kubectl -n {ns} get pods -w --request-timeout=6s")
+def test_a_reconnect_with_last_event_id_resumes_exactly(learner, sandbox, live_stack, kubectl):
+    ada = HttpLearner.login(learner, live_stack.url)
+    ns = sandbox.namespaces["shop"]
+    run_id = start_run(ada, sandbox, f"kubectl -n {ns} get pods -w --request-timeout=6s")
     first = []
-    with learner.client.stream("GET", f"/runs/{run_id}/stream/?format=json") as response:
+    with ada.client.stream("GET", f"/runs/{run_id}/stream/?format=json") as response:
         for event in read_events(response):
             first.append(event)
             break  # the browser drops the connection after one chunk
     # While nobody listens, the watch keeps printing: scale the Deployment up.
-    scaled = kubectl("-n", ns, "scale", "deployment", "assets", "--replicas=3")
+    scaled = kubectl("-n", ns, "scale", "deployment", "shop", "--replicas=3")
     assert scaled.returncode == 0, scaled.stderr
     rest = []
     headers = {"Last-Event-ID": first[-1][0]}
-    with learner.client.stream(
+    with ada.client.stream(
         "GET", f"/runs/{run_id}/stream/?format=json", headers=headers
     ) as response:
         for event in read_events(response):
@@ -100,15 +96,15 @@ def test_a_reconnect_with_last_event_id_resumes_exactly(ada, ada_sandbox, live_s
     stored = CommandRun.objects.get(id=run_id)
     assert stored.state == CommandRun.State.SUCCEEDED
     assert text == stored.stdout  # nothing lost, nothing repeated
-    assert text.count("assets-") >= 3
+    assert text.count("shop-") >= 3
 
 
 def test_a_finished_run_replays_from_the_database_when_redis_has_no_stream(
-    ada, ada_sandbox, live_stack, redis_server
+    learner, sandbox, live_stack, redis_server
 ):
-    learner = HttpLearner.login(ada, live_stack.url)
-    ns = ada_sandbox.namespaces["assets"]
-    run_id = start_run(learner, ada_sandbox, f"kubectl -n {ns} get configmap assets -o name")
+    ada = HttpLearner.login(learner, live_stack.url)
+    ns = sandbox.namespaces["shop"]
+    run_id = start_run(ada, sandbox, f"kubectl -n {ns} get configmap shop -o name")
     wait_for(
         lambda: CommandRun.objects.get(id=run_id).state == "succeeded",
         timeout=30,
@@ -117,55 +113,51 @@ def test_a_finished_run_replays_from_the_database_when_redis_has_no_stream(
     import redis
 
     redis.Redis.from_url(redis_server.url).delete(f"labapp:run:{run_id}")
-    with learner.client.stream("GET", f"/runs/{run_id}/stream/?format=json") as response:
+    with ada.client.stream("GET", f"/runs/{run_id}/stream/?format=json") as response:
         events = list(read_events(response))
     assert [e[1] for e in events] == ["stdout", "done"]
-    assert json.loads(events[0][2]) == "configmap/assets\n"
+    assert json.loads(events[0][2]) == "configmap/shop\n"
 
 
-def test_step_checks_arrive_with_the_done_event(ada, ada_sandbox, live_stack):
-    learner = HttpLearner.login(ada, live_stack.url)
-    run_id = start_run(
-        learner, ada_sandbox, "kubectl apply -k assets/baseline-namespace", step="label-namespace"
-    )
-    with learner.client.stream("GET", f"/runs/{run_id}/stream/") as response:
+def test_step_checks_arrive_with_the_done_event(learner, sandbox, live_stack):
+    ada = HttpLearner.login(learner, live_stack.url)
+    run_id = start_run(ada, sandbox, "kubectl apply -k shop/restricted", step="label-namespace")
+    with ada.client.stream("GET", f"/runs/{run_id}/stream/") as response:
         events = list(read_events(response))
     done = events[-1]
     assert done[1] == "done"
     assert done[2].count('data-status="pass"') == 3  # rendered for htmx to swap in
     stderr = "".join(e[2] for e in events if e[1] == "stderr")
-    assert "violate the new PodSecurity enforce level &quot;baseline:latest&quot;" in stderr
+    assert "violate the new PodSecurity enforce level &quot;restricted:latest&quot;" in stderr
 
 
-def test_a_refused_command_is_recorded_and_never_queued(ada, ada_sandbox, live_stack):
-    learner = HttpLearner.login(ada, live_stack.url)
-    response = learner.post(
-        f"/sandboxes/{ada_sandbox.slug}/runs/", {"command": "kubectl get pods; cat /etc/passwd"}
+def test_a_refused_command_is_recorded_and_never_queued(learner, sandbox, live_stack):
+    ada = HttpLearner.login(learner, live_stack.url)
+    response = ada.post(
+        f"/sandboxes/{sandbox.slug}/runs/", {"command": "kubectl get pods; cat /etc/passwd"}
     )
     assert response.status_code == 422
     assert "Not run." in response.text and "`;`" in response.text
-    run = CommandRun.objects.get(sandbox=ada_sandbox)
+    run = CommandRun.objects.get(sandbox=sandbox)
     assert (run.state, run.started_at) == ("refused", None)
     # Its stream ends at once with the verdict: no live stream will ever come.
     started = time.monotonic()
-    with learner.client.stream("GET", f"/runs/{run.id}/stream/?format=json") as stream:
+    with ada.client.stream("GET", f"/runs/{run.id}/stream/?format=json") as stream:
         events = list(read_events(stream))
     assert time.monotonic() - started < 3
     assert [e[1] for e in events] == ["done"]
     assert json.loads(events[0][2])["state"] == "refused"
 
 
-def test_another_learner_cannot_reach_adas_run_or_sandbox(
-    ada, ada_sandbox, live_stack, django_user_model
+def test_another_learner_cannot_reach_the_learners_run_or_sandbox(
+    learner, sandbox, live_stack, another_learner
 ):
-    learner = HttpLearner.login(ada, live_stack.url)
-    ns = ada_sandbox.namespaces["assets"]
-    run_id = start_run(learner, ada_sandbox, f"kubectl -n {ns} get pods")
-    bob = HttpLearner.login(
-        django_user_model.objects.create_user("bob", password="x"), live_stack.url
-    )
+    ada = HttpLearner.login(learner, live_stack.url)
+    ns = sandbox.namespaces["shop"]
+    run_id = start_run(ada, sandbox, f"kubectl -n {ns} get pods")
+    bob = HttpLearner.login(another_learner, live_stack.url)
     assert bob.client.get(f"/runs/{run_id}/stream/").status_code == 404
     assert bob.client.get(f"/runs/{run_id}/").status_code == 404
-    stolen = bob.post(f"/sandboxes/{ada_sandbox.slug}/runs/", {"command": "kubectl get pods"})
+    stolen = bob.post(f"/sandboxes/{sandbox.slug}/runs/", {"command": "kubectl get pods"})
     assert stolen.status_code == 404
-    assert CommandRun.objects.filter(sandbox=ada_sandbox).count() == 1
+    assert CommandRun.objects.filter(sandbox=sandbox).count() == 1

@@ -1,8 +1,8 @@
 """`manage.py runlab`: the whole lab on one machine, for `make up`.
 
 Starts what is missing (the local control plane unless LABAPP_KUBECONFIG is
-set, Redis if REDIS_URL does not answer), then a Celery worker, beat and
-uvicorn, and stops them all on Ctrl-C.
+set, Redis if REDIS_URL does not answer), then Celery workers, beat,
+the tracker and uvicorn, and stops them all on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from labapp.ops.devstack import RedisServer, Stack, redis_pings
 
 
 class Command(BaseCommand):
-    help = "Run the lab: control plane, Redis, worker, beat and web server."
+    help = "Run the lab: control plane, Redis, workers, beat, the tracker and the web server."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
@@ -54,6 +54,7 @@ class Command(BaseCommand):
             stack.start_worker("runlab", concurrency=workers, queues="interactive")
             stack.start_worker("provisioning", concurrency=1, queues="provisioning")
             stack.start_beat()
+            stack.start_tracker()
             stack.start_uvicorn(port, host)
             say(f"[runlab] labapp is up: http://{host}:{port}/  (logs in {logs}; Ctrl-C stops)")
             signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Re-derive localcluster/kube/go.mod from the pinned k8s.io/kubernetes release.
+# Re-derive gopins/kube/go.mod from the pinned k8s.io/kubernetes release.
 # Its staging modules are `replace`d to ./staging in that go.mod, which binds
 # only that module, so a dependent module must replace each with its tag.
 set -euo pipefail

@@ -1,0 +1,294 @@
+"""The pod guard: what no pod in a learner namespace may do, on any cluster.
+
+Pod Security Admission follows labels that learners set themselves (the labs
+teach exactly that), so it cannot protect the nodes. These
+ValidatingAdmissionPolicies hold whatever those labels say. They match on the
+namespace, by a label learners cannot change, never on the user: pods are
+created by the ReplicaSet controller, not by the learner. Pod templates
+(Deployments, Jobs, ...) are checked too, so the learner sees the refusal at
+`kubectl apply` rather than as a silent ReplicaFailure.
+
+Privileged containers are refused, except for the images the sandbox's lab
+declares; provisioning writes those onto the namespace as an annotation that
+learners cannot change either, and the policy reads it from there.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from kubernetes import client as k8s
+from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
+
+from labapp.clusters.client import ClusterUnreachable, api_client, describe_api_error
+
+GUARD_LABEL = "labapp.dev/pod-guard"
+GUARD_LABEL_VALUE = "enforce"
+PRIVILEGED_IMAGES_ANNOTATION = "labapp.dev/privileged-images"
+MESSAGE_PREFIX = "labapp pod guard: "
+# Pod Security Standards, Baseline: the capabilities a container may add.
+BASELINE_CAPABILITIES = (
+    "AUDIT_WRITE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "MKNOD",
+    "NET_BIND_SERVICE",
+    "SETFCAP",
+    "SETGID",
+    "SETPCAP",
+    "SETUID",
+    "SYS_CHROOT",
+)
+
+# Where the pod spec sits in each kind the guard reads.
+_POLICIES = (
+    (
+        "labapp-pod-guard-pods",
+        [{"apiGroups": [""], "resources": ["pods", "pods/ephemeralcontainers"]}],
+        "object.spec",
+    ),
+    (
+        "labapp-pod-guard-workloads",
+        [
+            {
+                "apiGroups": ["apps"],
+                "resources": ["deployments", "replicasets", "statefulsets", "daemonsets"],
+            },
+            {"apiGroups": ["batch"], "resources": ["jobs"]},
+        ],
+        "object.spec.template.spec",
+    ),
+    (
+        "labapp-pod-guard-cronjobs",
+        [{"apiGroups": ["batch"], "resources": ["cronjobs"]}],
+        "object.spec.jobTemplate.spec.template.spec",
+    ),
+)
+POLICY_NAMES = tuple(name for name, _, _ in _POLICIES)
+
+
+class PodGuardNotEnforced(RuntimeError):
+    """The API server admits what the guard refuses: no sandbox may start."""
+
+
+def guard_namespace_metadata(privileged_images: Sequence[str]) -> tuple[dict, dict]:
+    """The label that binds the guard, and the annotation it reads, for a namespace."""
+    annotations = {}
+    if privileged_images:
+        # Image references hold no commas, so a comma-separated list is unambiguous.
+        annotations[PRIVILEGED_IMAGES_ANNOTATION] = ",".join(privileged_images)
+    return {GUARD_LABEL: GUARD_LABEL_VALUE}, annotations
+
+
+def pod_guard_objects() -> list[dict]:
+    """The policies and their bindings; applied once per cluster with the other guards."""
+    objects = []
+    for name, rules, spec in _POLICIES:
+        pods = name == "labapp-pod-guard-pods"
+        objects += [
+            {
+                "apiVersion": "admissionregistration.k8s.io/v1",
+                "kind": "ValidatingAdmissionPolicy",
+                "metadata": {"name": name},
+                "spec": {
+                    "failurePolicy": "Fail",
+                    "matchConstraints": {
+                        "resourceRules": [
+                            {**rule, "apiVersions": ["*"], "operations": ["CREATE", "UPDATE"]}
+                            for rule in rules
+                        ]
+                    },
+                    "matchConditions": [
+                        {
+                            # Metadata-only updates (labels, finalizers, controllers
+                            # adopting pods) change nothing the guard judges; skipping
+                            # them keeps teardown and controllers unblocked.
+                            "name": "pod-spec-written",
+                            "expression": "request.operation == 'CREATE' || "
+                            "object.spec != oldObject.spec",
+                        }
+                    ],
+                    "variables": _variables(spec),
+                    "validations": _validations(pods=pods),
+                },
+            },
+            {
+                "apiVersion": "admissionregistration.k8s.io/v1",
+                "kind": "ValidatingAdmissionPolicyBinding",
+                "metadata": {"name": name},
+                "spec": {
+                    "policyName": name,
+                    "validationActions": ["Deny"],
+                    "matchResources": {
+                        "namespaceSelector": {"matchLabels": {GUARD_LABEL: GUARD_LABEL_VALUE}}
+                    },
+                },
+            },
+        ]
+    return objects
+
+
+def _variables(spec: str) -> list[dict]:
+    def optional(field: str) -> str:
+        return f"(has(variables.spec.{field}) ? variables.spec.{field} : [])"
+
+    annotation = f"'{PRIVILEGED_IMAGES_ANNOTATION}'"
+    return [
+        {"name": "spec", "expression": spec},
+        {
+            "name": "containers",
+            "expression": "variables.spec.containers + "
+            f"{optional('initContainers')} + {optional('ephemeralContainers')}",
+        },
+        {
+            "name": "annotations",
+            "expression": "has(namespaceObject.metadata.annotations) ? "
+            "namespaceObject.metadata.annotations : {}",
+        },
+        {
+            "name": "privilegedImages",
+            "expression": f"{annotation} in variables.annotations ? "
+            f"variables.annotations[{annotation}].split(',') : []",
+        },
+        {
+            "name": "privileged",
+            "expression": "variables.containers.filter(c, "
+            f"{_set('c', 'securityContext.privileged')})",
+        },
+        {
+            "name": "addsCapabilities",
+            "expression": "variables.containers.filter(c, has(c.securityContext) && "
+            "has(c.securityContext.capabilities) && has(c.securityContext.capabilities.add) && "
+            f"c.securityContext.capabilities.add.exists(cap, !(cap in {_baseline()})))",
+        },
+    ]
+
+
+def _validations(*, pods: bool) -> list[dict]:
+    spec = "variables.spec"
+    # A pod's nodeName is written later by the scheduler's binding, so only a
+    # pod's creation is judged; a template's nodeName always lands on its pods.
+    node_name = f"!has({spec}.nodeName) || {spec}.nodeName == ''"
+    if pods:
+        node_name = f"request.operation != 'CREATE' || {node_name}"
+    rules = [
+        (f"!{_set(spec, 'hostPID')}", "hostPID is not allowed"),
+        (f"!{_set(spec, 'hostIPC')}", "hostIPC is not allowed"),
+        (f"!{_set(spec, 'hostNetwork')}", "hostNetwork is not allowed"),
+        (
+            f"!has({spec}.volumes) || {spec}.volumes.all(v, !has(v.hostPath))",
+            "hostPath volumes are not allowed",
+        ),
+        (
+            "variables.containers.all(c, !has(c.ports) || "
+            "c.ports.all(p, !has(p.hostPort) || p.hostPort == 0))",
+            "hostPort is not allowed",
+        ),
+        (node_name, "spec.nodeName is not allowed; the scheduler places pods"),
+        (
+            f"!has({spec}.ephemeralContainers) || size({spec}.ephemeralContainers) == 0",
+            "ephemeral containers are not allowed",
+        ),
+        (
+            f"!{_set(spec, 'securityContext.windowsOptions.hostProcess')} && "
+            "variables.containers.all(c, "
+            f"!{_set('c', 'securityContext.windowsOptions.hostProcess')})",
+            "Windows hostProcess containers are not allowed",
+        ),
+    ]
+    validations = [
+        {"expression": expression, "message": MESSAGE_PREFIX + message, "reason": "Forbidden"}
+        for expression, message in rules
+    ]
+    validations += [
+        {
+            "expression": "size(variables.addsCapabilities) == 0",
+            "message": f"{MESSAGE_PREFIX}capabilities beyond the Baseline set are not allowed",
+            "messageExpression": f"'{MESSAGE_PREFIX}capabilities beyond the Baseline set "
+            "are not allowed (' + variables.addsCapabilities.map(c, 'container ' + c.name + "
+            "' adds ' + c.securityContext.capabilities.add.filter(cap, "
+            f"!(cap in {_baseline()})).join(', ')).join('; ') + ')'",
+            "reason": "Forbidden",
+        },
+        {
+            "expression": "variables.privileged.all(c, c.image in variables.privilegedImages)",
+            "message": f"{MESSAGE_PREFIX}privileged containers are not allowed",
+            "messageExpression": "size(variables.privilegedImages) == 0 ? "
+            f"'{MESSAGE_PREFIX}privileged containers are not allowed in this lab' : "
+            f"'{MESSAGE_PREFIX}privileged containers are allowed only for the images this lab "
+            "declares (' + variables.privilegedImages.join(', ') + '), not ' + "
+            "variables.privileged.filter(c, !(c.image in variables.privilegedImages))"
+            ".map(c, c.image).join(', ')",
+            "reason": "Forbidden",
+        },
+        {
+            # A declared image with any command of the learner's choosing would
+            # be a root shell on the node: privileged containers run the image's own.
+            "expression": f"variables.privileged.all(c, {_runs_own_command('c')})",
+            "message": f"{MESSAGE_PREFIX}a privileged container must run its image's own "
+            "command (no command, args, exec probes or exec hooks)",
+            "reason": "Forbidden",
+        },
+    ]
+    return validations
+
+
+def _set(obj: str, path: str) -> str:
+    """A boolean field that is present and true. CEL's has() fails on a missing
+    parent, so each level is tested in turn."""
+    parts = path.split(".")
+    tests = [f"has({obj}.{'.'.join(parts[: i + 1])})" for i in range(len(parts))]
+    return "(" + " && ".join([*tests, f"{obj}.{path}"]) + ")"
+
+
+def _baseline() -> str:
+    return "[" + ", ".join(f"'{cap}'" for cap in BASELINE_CAPABILITIES) + "]"
+
+
+def _runs_own_command(c: str) -> str:
+    probes = [
+        f"!(has({c}.{probe}) && has({c}.{probe}.exec))"
+        for probe in ("livenessProbe", "readinessProbe", "startupProbe")
+    ]
+    hooks = [
+        f"!(has({c}.lifecycle) && has({c}.lifecycle.{hook}) && has({c}.lifecycle.{hook}.exec))"
+        for hook in ("postStart", "preStop")
+    ]
+    return " && ".join([f"!has({c}.command)", f"!has({c}.args)", *probes, *hooks])
+
+
+def verify_pod_guard(admin_kubeconfig: Path, *, namespace: str, timeout: float = 15) -> None:
+    """Prove the guard refuses in this namespace (a dry-run hostPID pod), so a
+    cluster without working admission policies never gets a learner.
+
+    A new policy takes a moment to reach the API server's admission chain."""
+    core = k8s.CoreV1Api(api_client(admin_kubeconfig))
+    probe = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "labapp-pod-guard-probe"},
+        "spec": {"hostPID": True, "containers": [{"name": "probe", "image": "probe:0"}]},
+    }
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            core.create_namespaced_pod(namespace, probe, dry_run="All", _request_timeout=10)
+            answer = "it was admitted"
+        except ApiException as exc:
+            if MESSAGE_PREFIX in str(exc.body):
+                return
+            answer = f"{describe_api_error(exc)}: {str(exc.body)[:300]}"
+        except (HTTPError, OSError) as exc:
+            raise ClusterUnreachable(describe_api_error(exc)) from exc
+        if time.monotonic() > deadline:
+            raise PodGuardNotEnforced(
+                f"the pod guard does not refuse a hostPID pod in {namespace} ({answer}); "
+                "the cluster needs ValidatingAdmissionPolicy v1 (Kubernetes 1.30 or later)"
+            )
+        time.sleep(0.25)
