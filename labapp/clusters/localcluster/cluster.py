@@ -102,6 +102,13 @@ class LocalCluster:
         binaries = self.toolchain.ensure(progress)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.pki.ensure()
+        # Two clusters booting at once (parallel test sessions) would both see the
+        # usual ports free and both take them: choosing and binding is one step.
+        with processes.ports_lock():
+            self._up_locked(binaries, progress)
+        progress(f"cluster {self.name!r} is ready: KUBECONFIG={self.kubeconfig_path}")
+
+    def _up_locked(self, binaries: Binaries, progress: Progress) -> None:
         running = {c.name for c in COMPONENTS if self._running(c)}
         old_ports = self.ports()
         wanted = {key: old_ports.get(key, DEFAULT_PORTS[key]) for key in DEFAULT_PORTS}
@@ -122,7 +129,6 @@ class LocalCluster:
             for name in reversed(started):
                 self._stop(name)
             raise
-        progress(f"cluster {self.name!r} is ready: KUBECONFIG={self.kubeconfig_path}")
 
     def _start_missing(
         self,

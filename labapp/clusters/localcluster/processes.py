@@ -7,15 +7,18 @@ only while its command line starts with the binary we launched.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import signal
 import socket
 import ssl
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +36,18 @@ def port_is_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+@contextlib.contextmanager
+def ports_lock() -> Iterator[None]:
+    """One machine-wide lock around choosing ports and starting what binds them."""
+    path = Path(tempfile.gettempdir()) / "labapp-localcluster-ports.lock"
+    with open(path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def pick_ports(wanted: dict[str, int], keep: set[str]) -> dict[str, int]:
