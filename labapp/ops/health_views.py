@@ -4,7 +4,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from labapp.ops.probes import readiness
+from labapp.ops.probes import degradations, readiness
 
 
 @never_cache
@@ -18,11 +18,13 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @never_cache
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Readiness: 200 "ok" or 503 "unavailable" for anyone (a load balancer);
-    staff also see each dependency's state, which names no address."""
-    probes = readiness()
-    ready = all(probe.ok for probe in probes)
-    body: dict[str, object] = {"status": "ok" if ready else "unavailable"}
+    """Readiness: 200 "ok" (or "degraded": serving, but the tracker is not ticking
+    checks) or 503 "unavailable", for anyone (a load balancer); staff also see each
+    dependency's state, which names no address."""
+    required, optional = readiness(), degradations()
+    ready = all(probe.ok for probe in required)
+    status = "unavailable" if not ready else "ok" if all(p.ok for p in optional) else "degraded"
+    body: dict[str, object] = {"status": status}
     if request.user.is_authenticated and request.user.is_staff:
-        body["checks"] = {p.name: {"ok": p.ok, "detail": p.detail} for p in probes}
+        body["checks"] = {p.name: {"ok": p.ok, "detail": p.detail} for p in required + optional}
     return JsonResponse(body, status=200 if ready else 503)

@@ -16,6 +16,7 @@ from kubernetes.client.exceptions import ApiException
 
 from labapp.clusters.client import ClusterUnreachable, cluster_summary
 from labapp.clusters.config import admin_kubeconfig
+from labapp.learning.tracker import tracker_status
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,28 @@ def probe_cluster() -> Probe:
     return Probe("cluster", True, summary.version)
 
 
+def probe_tracker() -> Probe:
+    """The tracker's heartbeat. Without it pages still serve and commands still run,
+    but checks do not tick by themselves: the site is degraded, not down."""
+    try:
+        beat = tracker_status()
+    except (redis.RedisError, ValueError) as exc:
+        return Probe("tracker", False, f"its heartbeat cannot be read (Redis {_redis_cause(exc)})")
+    if beat is None:
+        return Probe("tracker", False, "no heartbeat in the last 30 s: checks will not tick")
+    if not beat.get("synced"):
+        return Probe("tracker", False, "starting: its caches have not listed yet")
+    return Probe("tracker", True, f"watching {', '.join(beat.get('kinds', []))}")
+
+
 def readiness() -> list[Probe]:
+    """What must answer for the site to serve."""
     return [probe_database(), probe_redis(), probe_cluster()]
+
+
+def degradations() -> list[Probe]:
+    """What the site can serve without, worse: reported, never a reason to stop serving."""
+    return [probe_tracker()]
 
 
 def _redis_cause(exc: Exception) -> str:

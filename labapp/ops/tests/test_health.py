@@ -12,32 +12,56 @@ import sys
 import pytest
 from django.conf import settings as django_settings
 
+from labapp.learning.tracker import Tracker
+from labapp.live.streams import TRACKER_HEARTBEAT, sync_client
 from labapp.ops.jsonlog import JsonFormatter
 from tests.fixtures.cluster import write_unreachable_kubeconfig
+from tests.fixtures.waiting import wait_for
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.mark.cluster
-def test_readyz_is_ok_with_database_redis_and_cluster(
-    client, settings, redis_server, local_cluster
+def test_readyz_is_ok_with_database_redis_cluster_and_a_ticking_tracker(
+    admin_client, settings, redis_server, local_cluster
 ):
     settings.KUBECONFIG = str(local_cluster.kubeconfig_path)
-    response = client.get("/readyz")
+    sync_client().delete(TRACKER_HEARTBEAT)  # no tracker has reported
+    response = admin_client.get("/readyz")  # staff see the checks
     body = response.json()
-    assert response.status_code == 200, body
+    # Serving, but checks would not tick: degraded, never taken out of rotation.
+    assert (response.status_code, body["status"]) == (200, "degraded"), body
     assert body["checks"]["cluster"]["detail"].endswith("v1.37.2")
-    assert set(body["checks"]) == {"database", "redis", "cluster"}
+    assert set(body["checks"]) == {"database", "redis", "cluster", "tracker"}
+    assert body["checks"]["tracker"] == {
+        "ok": False,
+        "detail": "no heartbeat in the last 30 s: checks will not tick",
+    }
+
+    tracker = Tracker(local_cluster.kubeconfig_path)
+    tracker.start()
+    try:
+        body = wait_for(
+            lambda: (b := admin_client.get("/readyz").json())["status"] == "ok" and b,
+            timeout=15,
+            what="the tracker's heartbeat",
+        )
+    finally:
+        tracker.stop.set()
+    assert body["checks"]["tracker"]["ok"] is True
+    assert body["checks"]["tracker"]["detail"].startswith("watching Namespace")
 
 
-def test_readyz_names_each_dependency_that_is_down(client, settings, tmp_path, unused_tcp_port):
+def test_readyz_names_each_dependency_that_is_down(
+    admin_client, client, settings, tmp_path, unused_tcp_port
+):
     settings.REDIS_URL = f"redis://127.0.0.1:{unused_tcp_port}/0"
     settings.KUBECONFIG = str(write_unreachable_kubeconfig(tmp_path / "kc", unused_tcp_port))
-    response = client.get("/readyz")
+    response = admin_client.get("/readyz")  # staff see the checks, without addresses
     assert response.status_code == 503
     checks = response.json()["checks"]
     assert checks["database"]["ok"] is True
-    assert checks["redis"]["ok"] is False and str(unused_tcp_port) in checks["redis"]["detail"]
+    assert checks["redis"] == {"ok": False, "detail": "could not connect"}
     assert checks["cluster"]["ok"] is False
     assert "could not be reached" in checks["cluster"]["detail"]
     assert client.get("/healthz").json() == {"status": "ok"}
