@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup controlplane up down test test-fast lint bench bench-quick kind-up
+.PHONY: setup controlplane up down test test-fast lint typecheck bench bench-quick bench-tracking kind-up
 
 setup:
 	@bash scripts/setup.sh
@@ -20,6 +20,9 @@ down: setup
 
 test: controlplane
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest
 	@echo "== the whole suite again, on PostgreSQL"
 	bash scripts/with-postgres.sh $(PY) -m pytest -p no:cacheprovider
@@ -35,12 +38,19 @@ test-fast: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 
+# mypy with django-stubs; settings in pyproject.toml ([tool.mypy]), files included.
+typecheck: setup
+	$(VENV)/bin/mypy
+
 # The default load test: 5 to 100 learners through the Baseline lab (bench/results/latest.*).
 bench: controlplane
 	$(PY) bench/load.py
 
 bench-quick: controlplane
 	$(PY) bench/load.py --quick
+
+bench-tracking: controlplane
+	$(PY) bench/tracking.py --learners 1,100 --json bench/results/tracking.json
 
 # The other figures: control-plane boot and memory, one command's path against bare kubectl.
 bench-parts: controlplane

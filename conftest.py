@@ -1,4 +1,5 @@
 import pytest
+from django.conf import settings
 
 pytest_plugins = [
     "tests.fixtures.personas",
@@ -32,3 +33,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if NEEDS_CLUSTER.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.cluster)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Django's advice for faster tests: a cheap password hasher in the test process
+    # (admin_user, admin_client). The servers and workers it starts keep the real one.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -7,9 +7,15 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported for real only after django.setup()
+    from labapp.clusters.localcluster import LocalCluster
+    from labapp.ops.devstack import RedisServer, Stack
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -38,9 +44,9 @@ def summary(values: list[float], *, with_p99: bool = False) -> dict[str, float]:
 class Bench:
     home: Path
     url: str
-    stack: object
-    cluster: object
-    redis: object
+    stack: Stack
+    cluster: LocalCluster
+    redis: RedisServer
 
 
 @contextmanager
@@ -50,7 +56,7 @@ def bench_stack(
     concurrency: int = 2,
     beat: bool = False,
     extra_env: dict[str, str] | None = None,
-):
+) -> Iterator[Bench]:
     home = Path(tempfile.mkdtemp(prefix="labapp-bench-"))
     from labapp.ops.devstack import RedisServer, free_port
 

@@ -23,10 +23,15 @@ import re
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from harness import ROOT, bench_stack, summary
+from harness import ROOT, Bench, bench_stack, summary
+
+if TYPE_CHECKING:
+    import httpx
 
 COMMAND = re.compile(
     r'name="command" value="([^"]*)"><input type="hidden" name="step" '
@@ -65,7 +70,9 @@ async def learner(
                 await asyncio.sleep(0.5)
             tally.sandbox_ready.append(time.monotonic() - started)
             page = (await http.get("/labs/pss-baseline/")).text
-            slug = re.search(r'action="/sandboxes/([a-z0-9]+)/runs/"', page).group(1)
+            found = re.search(r'action="/sandboxes/([a-z0-9]+)/runs/"', page)
+            assert found, "no run form on the lab page"
+            slug = found.group(1)
             # `exec` needs real containers; the lab skips it on simulated nodes.
             commands = [
                 (html.unescape(c), s) for c, s in COMMAND.findall(page) if " exec " not in c
@@ -80,7 +87,9 @@ async def learner(
             tally.errors.append(f"learner {number}: {type(exc).__name__}: {exc}")
 
 
-async def one_run(http, slug: str, command: str, step: str, tally: Tally) -> None:
+async def one_run(
+    http: httpx.AsyncClient, slug: str, command: str, step: str, tally: Tally
+) -> None:
     clicked = time.monotonic()
     posted = await http.post(
         f"/sandboxes/{slug}/runs/",
@@ -90,7 +99,9 @@ async def one_run(http, slug: str, command: str, step: str, tally: Tally) -> Non
     if posted.status_code != 202:
         tally.errors.append(f"POST {command!r}: HTTP {posted.status_code}")
         return
-    run_id = int(re.search(r'id="run-(\d+)"', posted.text).group(1))
+    found = re.search(r'id="run-(\d+)"', posted.text)
+    assert found, "no run in the response"
+    run_id = int(found.group(1))
     tally.run_ids.append(run_id)
     first = None
     async with http.stream("GET", f"/runs/{run_id}/stream/?format=json") as stream:
@@ -122,6 +133,7 @@ def check_latencies(run_ids: list[int]) -> list[float]:
         .exclude(finished_at=None)
         .exclude(duration_ms=None)
     ):
+        assert run.finished_at and run.started_at and run.duration_ms is not None
         spent = (run.finished_at - run.started_at).total_seconds() - run.duration_ms / 1000
         latencies.append(max(spent, 0.0))
     return latencies
@@ -134,6 +146,8 @@ def bare_kubectl(runs: int = 30) -> dict:
     from labapp.sandboxes.services import sandbox_materialize
 
     sandbox = Sandbox.objects.filter(state="ready").first()
+    if sandbox is None:
+        raise RuntimeError("no ready sandbox to run bare kubectl in")
     sandbox_materialize(sandbox=sandbox)
     env = {
         "KUBECONFIG": str(sandbox.kubeconfig_path),
@@ -148,6 +162,7 @@ def bare_kubectl(runs: int = 30) -> dict:
         process = subprocess.Popen(
             argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=sandbox.workspace
         )
+        assert process.stdout is not None
         process.stdout.read(1)
         first.append(time.monotonic() - started)
         process.communicate()
@@ -158,14 +173,14 @@ def bare_kubectl(runs: int = 30) -> dict:
     }
 
 
-async def inject_faults(bench, tally: Tally, start: float) -> list[dict]:
+async def inject_faults(bench: Bench, tally: Tally, start: float) -> list[dict[str, Any]]:
     """Kill a worker, restart Redis, restart kube-apiserver: one after another,
     each under load, each timed until the next run completes."""
     from labapp.ops.devstack import kill_group
 
     faults = []
 
-    async def recovered_after(name: str, action) -> None:
+    async def recovered_after(name: str, action: Callable[[], None]) -> None:
         await asyncio.sleep(8)
         at = time.monotonic()
         await asyncio.to_thread(action)
@@ -183,13 +198,14 @@ async def inject_faults(bench, tally: Tally, start: float) -> list[dict]:
         )
 
     def kill_worker() -> None:
-        worker = next(p for p in bench.stack.processes if "worker" in " ".join(p.args))
+        worker = next(p for p in bench.stack.processes if "worker" in str(p.args))
         kill_group(worker)
         bench.stack.processes.remove(worker)
         bench.stack.start_worker("replacement", concurrency=2)
 
     def restart_apiserver() -> None:
         row = next(r for r in bench.cluster.status() if r.name == "kube-apiserver")
+        assert row.pid is not None, "kube-apiserver is not running"
         import os
 
         os.kill(row.pid, signal.SIGKILL)
@@ -202,7 +218,7 @@ async def inject_faults(bench, tally: Tally, start: float) -> list[dict]:
 
 
 async def drive(
-    bench, learners: int, think: tuple[float, float], soak: float, faults: bool
+    bench: Bench, learners: int, think: tuple[float, float], soak: float, faults: bool
 ) -> dict:
     tally = Tally()
     start = time.monotonic()

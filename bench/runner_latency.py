@@ -16,8 +16,14 @@ import re
 import subprocess
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from harness import ROOT, bench_stack, summary
+
+if TYPE_CHECKING:  # imported for real only after django.setup()
+    from django.contrib.auth.models import User
+
+    from labapp.sandboxes.models import Sandbox
 
 
 def main() -> None:
@@ -37,7 +43,7 @@ def main() -> None:
     args.json.write_text(json.dumps(figures, indent=2))
 
 
-def provision_many(count: int):
+def provision_many(count: int) -> tuple[dict[str, float], User, Sandbox]:
     from django.contrib.auth.models import User
 
     from labapp.sandboxes.models import Sandbox
@@ -57,12 +63,12 @@ def provision_many(count: int):
     final = list(Sandbox.objects.filter(id__in=[s.id for s in sandboxes]))
     ready = [s for s in final if s.state == Sandbox.State.READY]
     # Queueing counts: a learner waits from their click to a ready sandbox.
-    seconds = [(s.ready_at - s.created_at).total_seconds() for s in ready]
+    seconds = [(s.ready_at - s.created_at).total_seconds() for s in ready if s.ready_at]
     result = {**summary(seconds), "wall_s": round(wall, 1), "failed": len(final) - len(ready)}
     return result, ready[0].owner, ready[0]
 
 
-def latency(user, sandbox, base_url: str, runs: int) -> dict:
+def latency(user: User, sandbox: Sandbox, base_url: str, runs: int) -> dict[str, Any]:
     import httpx
     from django.test import Client
 
@@ -88,7 +94,9 @@ def latency(user, sandbox, base_url: str, runs: int) -> dict:
             data={"command": command},
             headers={"X-CSRFToken": csrf, "HX-Request": "true"},
         )
-        run_id = re.search(r'id="run-(\d+)"', posted.text).group(1)
+        found = re.search(r'id="run-(\d+)"', posted.text)
+        assert found, "no run in the response"
+        run_id = found.group(1)
         first = None
         with http.stream("GET", f"/runs/{run_id}/stream/?format=json") as response:
             for line in response.iter_lines():
@@ -117,14 +125,17 @@ def latency(user, sandbox, base_url: str, runs: int) -> dict:
     }
 
 
-def bare_kubectl(kubectl: Path, kubeconfig: Path, workdir: Path, namespace: str, runs: int):
+def bare_kubectl(
+    kubectl: Path, kubeconfig: Path, workdir: Path, namespace: str, runs: int
+) -> tuple[list[float], list[float]]:
     env = {
         "KUBECONFIG": str(kubeconfig),
         "HOME": str(workdir),
         "PATH": "/nonexistent",
         "KUBECACHEDIR": str(workdir / ".kube" / "cache"),
     }
-    first, done = [], []
+    first: list[float] = []
+    done: list[float] = []
     for _ in range(runs):
         t0 = time.monotonic()
         process = subprocess.Popen(
@@ -134,6 +145,7 @@ def bare_kubectl(kubectl: Path, kubeconfig: Path, workdir: Path, namespace: str,
             env=env,
             cwd=workdir,
         )
+        assert process.stdout is not None
         process.stdout.read(1)
         first.append(time.monotonic() - t0)
         process.communicate()

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import celpy
 
@@ -164,15 +164,13 @@ class Check:
         """Strings that may hold `{{ ns.X }}` placeholders."""
         return [value for name in self.placeholder_fields if (value := getattr(self, name))]
 
-    def render(self, namespaces: Mapping[str, str]) -> Check:
-        return dataclasses.replace(
-            self,
-            **{
-                name: render(value, namespaces)
-                for name in self.placeholder_fields
-                if (value := getattr(self, name))
-            },
-        )
+    def render(self, namespaces: Mapping[str, str]) -> Self:
+        rendered: dict[str, Any] = {
+            name: render(value, namespaces)
+            for name in self.placeholder_fields
+            if (value := getattr(self, name))
+        }
+        return dataclasses.replace(self, **rendered)
 
     def reads(self) -> set[tuple[str, str]]:
         """(apiVersion, kind) of every object this check reads: what the tracker watches."""
@@ -199,7 +197,7 @@ class _ObjectCheck(Check):
     def templated(self) -> list[str]:
         return [*self.object.templated(), *super().templated()]
 
-    def render(self, namespaces: Mapping[str, str]) -> Check:
+    def render(self, namespaces: Mapping[str, str]) -> Self:
         return dataclasses.replace(
             super().render(namespaces), object=self.object.render(namespaces)
         )

@@ -75,8 +75,10 @@ def cluster_summary(kubeconfig: Path | str) -> ClusterSummary:
     return ClusterSummary(
         server=api.configuration.host,
         version=version.git_version,
-        namespaces=sorted(ns.metadata.name for ns in namespaces.items),
-        nodes=sorted(node.metadata.name for node in nodes.items),
+        namespaces=sorted(
+            ns.metadata.name for ns in namespaces.items if ns.metadata and ns.metadata.name
+        ),
+        nodes=sorted(n.metadata.name for n in nodes.items if n.metadata and n.metadata.name),
     )
 
 
@@ -94,5 +96,6 @@ def nodes_are_simulated(kubeconfig: Path | str) -> bool:
     except (ApiException, HTTPError, OSError) as exc:
         raise ClusterUnreachable(describe_api_error(exc)) from exc
     return bool(nodes) and all(
-        (node.metadata.annotations or {}).get("kwok.x-k8s.io/node") == "fake" for node in nodes
+        ((node.metadata and node.metadata.annotations) or {}).get("kwok.x-k8s.io/node") == "fake"
+        for node in nodes
     )

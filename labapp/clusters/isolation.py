@@ -281,10 +281,13 @@ def issue_token(admin_kubeconfig: Path, *, sandbox_id: str, seconds: int) -> Lea
         )
     except (ApiException, HTTPError, OSError) as exc:
         raise ClusterUnreachable(f"token for {account}: {describe_api_error(exc)}") from exc
+    status = issued.status
+    if status is None or not status.token or status.expiration_timestamp is None:
+        raise ClusterUnreachable(f"token for {account}: the API server returned no token")
     return LearnerCredentials(
         service_account=f"system:serviceaccount:{LEARNERS_NAMESPACE}:{account}",
-        kubeconfig=_kubeconfig(api.configuration, issued.status.token, sandbox_id),
-        expires_at=issued.status.expiration_timestamp,
+        kubeconfig=_kubeconfig(api.configuration, status.token, sandbox_id),
+        expires_at=status.expiration_timestamp,
     )
 
 

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 from kubernetes.dynamic.exceptions import ResourceNotFoundError
+from kubernetes.dynamic.resource import Resource
 from urllib3.exceptions import HTTPError
 
 from labapp.clusters.client import ClusterUnreachable, api_client, describe_api_error
@@ -46,7 +47,7 @@ def _dynamic(kubeconfig: Path | str) -> DynamicClient:
         raise ClusterUnreachable(describe_api_error(exc)) from exc
 
 
-def resource_for(kubeconfig: Path | str, api_version: str, kind: str):
+def resource_for(kubeconfig: Path | str, api_version: str, kind: str) -> Resource:
     try:
         return _dynamic(kubeconfig).resources.get(api_version=api_version, kind=kind)
     except ResourceNotFoundError as exc:
@@ -197,6 +198,6 @@ def _api_message(exc: ApiException) -> str:
     import json
 
     try:
-        return json.loads(exc.body).get("message", "")
+        return json.loads(exc.body or "").get("message", "")
     except (TypeError, ValueError):
         return str(exc.body or "")[:300]

@@ -264,17 +264,28 @@ def _runs_own_command(c: str) -> str:
 
 
 def verify_pod_guard(admin_kubeconfig: Path, *, namespace: str, timeout: float = 15) -> None:
-    """Prove the guard refuses in this namespace (a dry-run hostPID pod), so a
-    cluster without working admission policies never gets a learner.
+    """Prove the guard refuses in this namespace, so a cluster without working
+    admission policies never gets a learner. The probe is a dry run of a pod
+    that Pod Security's Restricted profile admits (Pod Security runs first and
+    would hide the guard's answer) but that names its node.
 
     A new policy takes a moment to reach the API server's admission chain."""
     core = k8s.CoreV1Api(api_client(admin_kubeconfig))
-    probe = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "labapp-pod-guard-probe"},
-        "spec": {"hostPID": True, "containers": [{"name": "probe", "image": "probe:0"}]},
-    }
+    restricted = k8s.V1SecurityContext(
+        run_as_non_root=True,
+        allow_privilege_escalation=False,
+        capabilities=k8s.V1Capabilities(drop=["ALL"]),
+        seccomp_profile=k8s.V1SeccompProfile(type="RuntimeDefault"),
+    )
+    probe = k8s.V1Pod(
+        metadata=k8s.V1ObjectMeta(name="labapp-pod-guard-probe"),
+        spec=k8s.V1PodSpec(
+            node_name="labapp-pod-guard-probe",
+            containers=[
+                k8s.V1Container(name="probe", image="probe:0", security_context=restricted)
+            ],
+        ),
+    )
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -288,7 +299,8 @@ def verify_pod_guard(admin_kubeconfig: Path, *, namespace: str, timeout: float =
             raise ClusterUnreachable(describe_api_error(exc)) from exc
         if time.monotonic() > deadline:
             raise PodGuardNotEnforced(
-                f"the pod guard does not refuse a hostPID pod in {namespace} ({answer}); "
-                "the cluster needs ValidatingAdmissionPolicy v1 (Kubernetes 1.30 or later)"
+                f"the pod guard does not refuse a pod that names its node in {namespace} "
+                f"({answer}); the cluster needs ValidatingAdmissionPolicy v1 "
+                "(Kubernetes 1.30 or later)"
             )
         time.sleep(0.25)

@@ -6,6 +6,7 @@ import datetime as dt
 import statistics
 from dataclasses import dataclass, field
 
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import OuterRef, Prefetch, Subquery
 from django.http import Http404
 from django.utils import timezone
@@ -20,10 +21,12 @@ STUCK_FACTOR = 2  # time on a step above twice the cohort's median for it
 STUCK_FAILURES = 3  # or this many failed checks in a row
 
 
-def workshop_for_instructor(*, user, code: str) -> Workshop:
+def workshop_for_instructor(*, user: User | AnonymousUser, code: str) -> Workshop:
     """The workshop, if `user` teaches it; 404 otherwise (no hint that it exists)."""
+    if not user.is_authenticated:
+        raise Http404("no such workshop")
     workshop = Workshop.objects.filter(join_code=code, instructors=user).first()
-    if workshop is None or not user.is_authenticated:
+    if workshop is None:
         raise Http404("no such workshop")
     return workshop
 
@@ -112,7 +115,8 @@ def dashboard(
     order = [step.id for step in lab.steps]
     rows = []
     for enrolment in enrolments:
-        record = enrolment.user.records[0] if enrolment.user.records else None
+        records: list[LabProgress] = enrolment.user.records  # type: ignore[attr-defined]  # Prefetch to_attr
+        record = records[0] if records else None
         by_id = {cell.step_id: cell for cell in record.steps.all()} if record else {}
         rows.append(
             LearnerRow(
@@ -130,7 +134,7 @@ def dashboard(
 def _step_stats(lab: LabSpec, rows: list[LearnerRow]) -> list[StepStats]:
     stats = []
     for index, step in enumerate(lab.steps):
-        cells = [row.cells[index] for row in rows if row.cells[index]]
+        cells = [cell for row in rows if (cell := row.cells[index])]
         reached = [c for c in cells if c.state != StepProgress.State.NOT_STARTED]
         passed = [c for c in cells if c.state == StepProgress.State.PASSED]
         durations = [c.duration for c in passed if c.duration is not None]

@@ -6,7 +6,7 @@ import datetime as dt
 import secrets
 import string
 
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, User
 from django.db import transaction
 from django.utils import timezone
 
@@ -20,14 +20,14 @@ from labapp.sandboxes.models import Sandbox
 CODE_ALPHABET = "".join(c for c in string.ascii_uppercase + string.digits if c not in "0O1I")
 
 
-def instructor_grant(*, user) -> None:
+def instructor_grant(*, user: User) -> None:
     """The user may now create and run workshops."""
     group, _ = Group.objects.get_or_create(name=INSTRUCTORS_GROUP)
     user.groups.add(group)
     user.__dict__.pop("_labapp_is_instructor", None)
 
 
-def instructor_revoke(*, user) -> None:
+def instructor_revoke(*, user: User) -> None:
     """No more teaching; their workshops stay, unreachable until the role is back."""
     user.groups.remove(*Group.objects.filter(name=INSTRUCTORS_GROUP))
     user.__dict__.pop("_labapp_is_instructor", None)
@@ -36,7 +36,7 @@ def instructor_revoke(*, user) -> None:
 @transaction.atomic
 def workshop_create(
     *,
-    instructor,
+    instructor: User,
     title: str,
     lab_ids: list[str],
     starts_at: dt.datetime,
@@ -83,6 +83,7 @@ def workshop_extend(*, workshop: Workshop, minutes: int) -> Workshop:
     for sandbox in Sandbox.objects.filter(
         owner__in=users, lab_id__in=workshop.lab_ids, expires_at__isnull=False
     ).exclude(state="deleted"):
+        assert sandbox.expires_at is not None  # filtered above
         sandbox.expires_at += delta
         sandbox.save(update_fields=["expires_at"])
     return workshop

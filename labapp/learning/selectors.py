@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.contrib.auth.models import User
 from django.http import Http404
 
 from labapp.catalog.registry import get_lab
@@ -52,7 +53,7 @@ class LabView:
         return self.steps[0]
 
 
-def live_sandbox(*, user, lab_id: str) -> Sandbox | None:
+def live_sandbox(*, user: User, lab_id: str) -> Sandbox | None:
     return (
         Sandbox.objects.filter(owner=user, lab_id=lab_id)
         .exclude(state=Sandbox.State.DELETED)
@@ -60,14 +61,14 @@ def live_sandbox(*, user, lab_id: str) -> Sandbox | None:
     )
 
 
-def lab_progress_for(*, user, lab_id: str) -> LabProgress:
+def lab_progress_for(*, user: User, lab_id: str) -> LabProgress:
     progress = LabProgress.objects.filter(user=user, lab_id=lab_id).first()
     if progress is None:
         raise Http404("this lab has not been started")
     return progress
 
 
-def lab_view(*, user, lab_id: str) -> LabView:
+def lab_view(*, user: User, lab_id: str) -> LabView:
     lab = get_lab(lab_id)
     progress = lab_progress_for(user=user, lab_id=lab_id)
     sandbox = live_sandbox(user=user, lab_id=lab_id)

@@ -7,9 +7,9 @@ import secrets
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from labapp.catalog.registry import get_lab
@@ -17,8 +17,6 @@ from labapp.checks.outcome import Outcome, Status
 from labapp.learning.models import Enrolment, LabProgress, StepProgress, Workshop
 from labapp.sandboxes.models import Sandbox
 from labapp.sandboxes.services import sandbox_create, sandbox_reset
-
-User = get_user_model()
 
 
 class JoinRefused(ValueError):
@@ -36,7 +34,7 @@ WORKSHOP_FULL = "This workshop is full. Please tell your instructor."
 NAME_NEEDED = "Please give a display name, so your instructor can find you."
 
 
-def guest_create(*, display_name: str):
+def guest_create(*, display_name: str) -> User:
     user = User(username=f"guest-{secrets.token_hex(6)}", first_name=display_name[:80])
     user.set_unusable_password()
     user.save()
@@ -44,7 +42,7 @@ def guest_create(*, display_name: str):
 
 
 @transaction.atomic
-def workshop_join(*, user, join_code: str, display_name: str) -> Enrolment:
+def workshop_join(*, user: User | None, join_code: str, display_name: str) -> Enrolment:
     """Enrol `user` (a fresh guest when None). Joining again resumes the enrolment."""
     name = display_name.strip() or ((user.first_name or user.username) if user else "")
     if not name:
@@ -67,7 +65,7 @@ def workshop_join(*, user, join_code: str, display_name: str) -> Enrolment:
 
 
 @transaction.atomic
-def lab_start(*, user, lab_id: str, workshop: Workshop | None = None) -> LabProgress:
+def lab_start(*, user: User, lab_id: str, workshop: Workshop | None = None) -> LabProgress:
     """The learner's record for this lab, and a sandbox being made. Idempotent:
     a returning learner gets the same record and the same sandbox."""
     lab = get_lab(lab_id)
@@ -104,7 +102,8 @@ def _self_paced_idle() -> dt.timedelta:
 def sandbox_keep_alive(*, sandbox: Sandbox) -> None:
     """A run or a visit to the lab page: a self-paced sandbox (no workshop) now expires
     SELF_PACED_IDLE_MINUTES from now. A workshop's sandboxes keep the workshop's
-    lifetime, and an expired sandbox stays expired."""
+    lifetime, and an expired sandbox stays expired. (One made before self-paced
+    sandboxes expired, with no expiry at all, gets one.)"""
     now = timezone.now()
     expires = now + _self_paced_idle()
     self_paced = LabProgress.objects.filter(
@@ -114,9 +113,9 @@ def sandbox_keep_alive(*, sandbox: Sandbox) -> None:
     updated = (
         Sandbox.objects.filter(
             Exists(self_paced),
+            Q(expires_at__gt=now) | Q(expires_at__isnull=True),
             id=sandbox.id,
             state__in=[Sandbox.State.PROVISIONING, Sandbox.State.READY],
-            expires_at__gt=now,
         )
         .exclude(
             expires_at__range=(
@@ -171,7 +170,7 @@ def progress_record_outcomes(
         return step
 
 
-def _open_next_step(progress: LabProgress, step: StepProgress, now) -> None:
+def _open_next_step(progress: LabProgress, step: StepProgress, now: dt.datetime) -> None:
     following = progress.steps.filter(position__gt=step.position).order_by("position").first()
     if following is None:
         if not progress.steps.exclude(state=StepProgress.State.PASSED).exclude(id=step.id):

@@ -17,9 +17,10 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import redis
 from django.db import close_old_connections
@@ -30,7 +31,7 @@ from labapp.clusters.isolation import SANDBOX_LABEL
 from labapp.clusters.objects import ApiReader
 from labapp.learning.models import LabProgress
 from labapp.learning.tracking import progress_judge
-from labapp.live.streams import TRACKER_HEARTBEAT, TRACKER_INBOX, sync_client
+from labapp.live.streams import TRACKER_HEARTBEAT, TRACKER_INBOX, XReadReply, sync_client
 from labapp.sandboxes.models import Sandbox
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,7 @@ class Tracker:
         self._thread(self._beat, "heartbeat")
         self.catch_up()
 
-    def _thread(self, target, name: str) -> None:
+    def _thread(self, target: Callable[[threading.Event], object], name: str) -> None:
         threading.Thread(target=target, args=(self.stop,), name=name, daemon=True).start()
 
     def _wait_synced(self, informers: list[Informer], timeout: float) -> None:
@@ -144,7 +145,9 @@ class Tracker:
         after = "$"  # what was sent before we started, catch_up covers
         while not stop.is_set():
             try:
-                found = client.xread({TRACKER_INBOX: after}, block=2000, count=500)
+                found = cast(
+                    XReadReply, client.xread({TRACKER_INBOX: after}, block=2000, count=500)
+                )
             except (redis.RedisError, OSError) as exc:
                 log.warning("tracker inbox: %s; retrying", exc)
                 stop.wait(1.0)

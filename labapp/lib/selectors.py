@@ -22,7 +22,9 @@ class SelectorError(ValueError):
 
 def _split(selector: str) -> list[str]:
     """Split on the commas that are not inside `( … )`."""
-    parts, depth, current = [], 0, []
+    parts: list[str] = []
+    current: list[str] = []
+    depth = 0
     for char in selector:
         if char == "(":
             depth += 1

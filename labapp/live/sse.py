@@ -7,21 +7,18 @@ Last-Event-ID resumes exactly after the last event it saw.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 from django.conf import settings
 from django.http import StreamingHttpResponse
 from redis.exceptions import RedisError
 
+from labapp.live.streams import StreamEntries, XReadReply
+
 BLOCK_MS = 15_000
 STREAM_ID_START = "0-0"
-
-# Stream replies as async_client() gets them (RESP2, bytes, no decode_responses).
-# redis-py types them as the union of every protocol's shape, so callers cast to these.
-StreamEntries = list[tuple[bytes, dict[bytes, bytes]]]
-XReadReply = list[tuple[bytes, StreamEntries]]  # [(key, entries), ...], one per stream
 
 
 def sse_event(event: str, data: str, event_id: str | None = None) -> str:
@@ -76,16 +73,19 @@ async def relay(
         if positions is None:
             positions = []
             for key in keys:
-                newest = await client.xrevrange(key, count=1)
+                newest = cast(StreamEntries, await client.xrevrange(key, count=1))
                 positions.append(newest[0][0].decode() if newest else STREAM_ID_START)
         yield "retry: 3000\n\n"
         while True:
-            found = await client.xread(dict(zip(keys, positions, strict=True)), block=BLOCK_MS)
+            found = cast(
+                XReadReply,
+                await client.xread(dict(zip(keys, positions, strict=True)), block=BLOCK_MS),
+            )
             if not found:
                 yield ": keep-alive\n\n"
                 continue
-            for key, entries in found:
-                index = keys.index(key.decode())
+            for stream, entries in found:
+                index = keys.index(stream.decode())
                 for entry_id, fields in entries:
                     positions[index] = entry_id.decode()
                     kind = fields[b"kind"].decode()
@@ -97,7 +97,7 @@ async def relay(
         await client.aclose()
 
 
-def sse_response(events: AsyncIterator[str]) -> StreamingHttpResponse:
+def sse_response(events: AsyncIterable[str]) -> StreamingHttpResponse:
     response = StreamingHttpResponse(events, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream

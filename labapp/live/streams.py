@@ -13,9 +13,15 @@ from typing import Any
 
 import redis
 from django.conf import settings
+from redis.typing import EncodableT, FieldT
 
 log = logging.getLogger(__name__)
 MAX_ENTRIES = 20_000
+
+# Stream replies as our clients get them (RESP2, bytes, no decode_responses). redis-py
+# types them as the union of every protocol's shape, so readers cast to these.
+StreamEntries = list[tuple[bytes, dict[bytes, bytes]]]
+XReadReply = list[tuple[bytes, StreamEntries]]  # [(key, entries), ...], one per stream
 
 
 def stream_key(run_id: int) -> str:
@@ -46,7 +52,7 @@ class RunStreamWriter:
         with contextlib.suppress(redis.RedisError):
             self.client.expire(self.key, settings.RUN_STREAM_TTL_SECONDS)
 
-    def _add(self, fields: dict[str, str]) -> None:
+    def _add(self, fields: dict[FieldT, EncodableT]) -> None:
         try:
             self.client.xadd(self.key, fields, maxlen=MAX_ENTRIES, approximate=True)
         except redis.RedisError as exc:

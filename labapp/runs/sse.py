@@ -11,8 +11,8 @@ from django.template.loader import render_to_string
 from django.utils.html import escape
 from redis.exceptions import RedisError
 
-from labapp.live.sse import BLOCK_MS, STREAM_ID_START, XReadReply, async_client, sse_event
-from labapp.live.streams import stream_key
+from labapp.live.sse import BLOCK_MS, STREAM_ID_START, async_client, sse_event
+from labapp.live.streams import XReadReply, stream_key
 from labapp.runs.models import CommandRun
 from labapp.runs.selectors import run_snapshot
 

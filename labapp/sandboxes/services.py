@@ -7,14 +7,17 @@ import logging
 import secrets
 import shutil
 import string
+from pathlib import Path
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from labapp.catalog.registry import get_lab
 from labapp.catalog.setup import run_lab_setup
+from labapp.catalog.spec import LabSpec
 from labapp.catalog.workspace import render_workspace
 from labapp.clusters import isolation
 from labapp.clusters.client import ClusterUnreachable, nodes_are_simulated
@@ -44,7 +47,7 @@ def new_slug() -> str:
 @transaction.atomic
 def sandbox_create(
     *,
-    owner,
+    owner: User,
     lab_id: str,
     lifetime: dt.timedelta | None = None,
     replay_steps: list[str] | None = None,
@@ -142,7 +145,7 @@ def sandbox_provision(*, sandbox_id: int) -> Sandbox:
     return ready
 
 
-def _privileged_refusal(lab, admin) -> str:
+def _privileged_refusal(lab: LabSpec, admin: Path) -> str:
     """Privileged pods are harmless on simulated nodes and dangerous on real
     ones: there the operator must opt in (LABAPP_ALLOW_PRIVILEGED_LABS) to the
     labs that declare privileged images."""
@@ -156,7 +159,7 @@ def _privileged_refusal(lab, admin) -> str:
     )
 
 
-def _replay(lab, sandbox: Sandbox) -> list[str]:
+def _replay(lab: LabSpec, sandbox: Sandbox) -> list[str]:
     """Run the solutions of earlier steps, as the learner would have."""
     sandbox_materialize(sandbox=sandbox)
     problems = []
@@ -176,7 +179,7 @@ def _replay(lab, sandbox: Sandbox) -> list[str]:
     return problems
 
 
-def _mark(sandbox_id: int, state: str, message: str, **fields) -> Sandbox:
+def _mark(sandbox_id: int, state: str, message: str, **fields: object) -> Sandbox:
     with transaction.atomic():
         sandbox = Sandbox.objects.select_for_update().get(id=sandbox_id)
         if sandbox.state == Sandbox.State.DELETED:

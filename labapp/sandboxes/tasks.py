@@ -1,9 +1,12 @@
 from celery import shared_task
+from celery.contrib.django.task import DjangoTask
 
 from labapp.sandboxes import services
 
 
-@shared_task(acks_late=True)
+# base=DjangoTask: what Celery gives a Django app's tasks anyway; said here so that
+# mypy (celery-types) knows about delay_on_commit.
+@shared_task(base=DjangoTask, acks_late=True)
 def provision_sandbox(sandbox_id: int) -> None:
     services.sandbox_provision(sandbox_id=sandbox_id)
 

@@ -21,10 +21,19 @@ from labapp.shell.policy import (
     PROGRAMS,
     CommandRefused,
     describe_char,
+    program_refused,
+    typed_out,
     vetted_args,
 )
 
 __all__ = ["CommandRefused", "Pipeline", "Stage", "Substitution", "Word", "parse_command"]
+
+# Refusals given from more than one place.
+_EMPTY = "the command is empty"
+_BACKTICKS = "backticks are refused: use `$(...)` instead"
+_ARITHMETIC = "arithmetic `$((...))` and `$[...]` is refused"
+_HERE_DOCUMENT = "here-documents (`<<`) are refused: commands get no input but a pipe"
+_OTHER_SYNTAX = "this shell syntax is refused: use simple commands, `|` and `$(...)`"
 
 MAX_LENGTH = 2000
 MAX_DEPTH = 2
@@ -48,6 +57,13 @@ Word = tuple[str | Substitution, ...]
 class Stage:
     program: str
     words: tuple[Word, ...]  # argv[1:]
+
+    def static_args(self) -> list[str]:
+        """argv[1:] with each `$(...)` still unknown (DYNAMIC), as the parse-time check sees it."""
+        return [
+            "".join(DYNAMIC if isinstance(piece, Substitution) else piece for piece in word)
+            for word in self.words
+        ]
 
 
 @dataclass(frozen=True)
@@ -79,7 +95,7 @@ def _check_text(line: str) -> None:
             f"the command is {len(line)} characters long; the limit is {MAX_LENGTH}"
         )
     if not line.strip():
-        raise CommandRefused("the command is empty")
+        raise CommandRefused(_EMPTY)
     if "\n" in line or "\u2028" in line or "\u2029" in line:
         raise CommandRefused("the command has more than one line: run one command at a time")
     for char in line:
@@ -111,7 +127,7 @@ def _check_char(char: str) -> None:
 
 
 _UNSUPPORTED = {
-    "arithmetic": "arithmetic `$((...))` and `$[...]` is refused",
+    "arithmetic": _ARITHMETIC,
     "time": "`time` is refused: the run's duration is shown anyway",
     "coproc": "`coproc` is refused",
     "select": "`select` loops are refused",
@@ -125,9 +141,9 @@ def _parse_failure(exc: Exception) -> str:
         for key, reason in _UNSUPPORTED.items():
             if key in message:
                 return reason
-        return "this shell syntax is refused: use simple commands, `|` and `$(...)`"
+        return _OTHER_SYNTAX
     if "here-document" in message:
-        return "here-documents (`<<`) are refused: commands get no input but a pipe"
+        return _HERE_DOCUMENT
     if isinstance(exc, bashlex.errors.ParsingError):
         return f"the command could not be parsed: {message}"
     return "the command could not be parsed"
@@ -155,7 +171,7 @@ def _mask_quoted_text(line: str) -> str:
             i += 2  # an escaped character never opens or closes anything
             continue
         if char == "`":
-            raise CommandRefused("backticks are refused: use `$(...)` instead")
+            raise CommandRefused(_BACKTICKS)
         if char == "$":
             _refuse_bad_dollar(line[i + 1 :], in_quotes=context == '"')
         if context == '"':
@@ -192,7 +208,7 @@ def _refuse_bad_dollar(following: str, *, in_quotes: bool) -> None:
             "are no variables here; put a literal `$` in single quotes"
         )
     if following.startswith(("((", "[")):
-        raise CommandRefused("arithmetic `$((...))` and `$[...]` is refused")
+        raise CommandRefused(_ARITHMETIC)
     if following.startswith("'") and not in_quotes:
         raise CommandRefused("`$'...'` quoting is refused: use plain '...' quotes")
     if following.startswith('"') and not in_quotes:
@@ -251,11 +267,10 @@ class _Parser:
             else:
                 raise CommandRefused(_structure_reason(part))
         if not words:
-            raise CommandRefused("the command is empty")
-        program = _program(words[0])
-        args = tuple(words[1:])
-        vetted_args(program, [_static_text(word) for word in args])
-        return Stage(program, args)
+            raise CommandRefused(_EMPTY)
+        stage = Stage(_program(words[0]), tuple(words[1:]))
+        vetted_args(stage.program, stage.static_args())
+        return stage
 
     def word(self, node: Any, *, depth: int) -> Word:
         substitutions = {}
@@ -264,7 +279,7 @@ class _Parser:
                 raise CommandRefused("process substitution `<(...)` / `>(...)` is refused")
             if part.kind == "commandsubstitution":
                 if self.line[part.pos[0]] == "`":
-                    raise CommandRefused("backticks are refused: use `$(...)` instead")
+                    raise CommandRefused(_BACKTICKS)
                 if depth + 1 > MAX_DEPTH:
                     raise CommandRefused(
                         f"`$(...)` nested deeper than {MAX_DEPTH} levels is refused"
@@ -289,13 +304,13 @@ def _structure_reason(node: Any) -> str:
                 return _COMPOUND[part.word]
     if node.kind in _CONTROL:
         return f"`{node.kind}` is refused: run one command at a time"
-    return "this shell syntax is refused: use simple commands, `|` and `$(...)`"
+    return _OTHER_SYNTAX
 
 
 def _redirect_reason(node: Any) -> str:
     kind = node.type
     if kind in {"<<", "<<-"}:
-        return "here-documents (`<<`) are refused: commands get no input but a pipe"
+        return _HERE_DOCUMENT
     if kind == "<<<":
         return "here-strings (`<<<`) are refused: commands get no input but a pipe"
     return f"redirection `{kind}` is refused: output is shown here, and files stay untouched"
@@ -303,7 +318,7 @@ def _redirect_reason(node: Any) -> str:
 
 def _program(word: Word) -> str:
     if len(word) != 1 or not isinstance(word[0], str):
-        raise CommandRefused("the program name must be typed out, not produced by `$(...)`")
+        raise typed_out("the program name")
     name = word[0]
     if not name.isascii():
         odd = next(char for char in name if not char.isascii())
@@ -317,13 +332,8 @@ def _program(word: Word) -> str:
             f"({', '.join(PROGRAMS)}), not by path"
         )
     if name not in PROGRAMS:
-        raise CommandRefused(f"`{name}` is refused: only {', '.join(PROGRAMS)} can be run here")
+        raise program_refused(name)
     return name
-
-
-def _static_text(word: Word) -> str:
-    """The word with each `$(...)` still unknown, for the parse-time policy check."""
-    return "".join(piece if isinstance(piece, str) else DYNAMIC for piece in word)
 
 
 # --- words ----------------------------------------------------------------------
@@ -389,7 +399,7 @@ class _WordReader:
         if char == "$":
             self._dollar(i, end, in_quotes=True)
         if char == "`":
-            raise CommandRefused("backticks are refused: use `$(...)` instead")
+            raise CommandRefused(_BACKTICKS)
         self._add(char, quoted=True)
         return i, '"'
 
@@ -411,7 +421,7 @@ class _WordReader:
         elif char == "~":
             raise CommandRefused("`~` (home directory) is refused: use relative paths, or quote it")
         elif char == "`":
-            raise CommandRefused("backticks are refused: use `$(...)` instead")
+            raise CommandRefused(_BACKTICKS)
         elif char in _METACHARACTERS:
             # bash would have ended the word here: bashlex and bash disagree, so stop.
             raise CommandRefused(f"the command could not be parsed near `{char}`")
@@ -425,7 +435,7 @@ class _WordReader:
             return
         _refuse_bad_dollar(self.line[i + 1 : end], in_quotes=in_quotes)
         if following == "(":
-            raise CommandRefused("arithmetic `$((...))` and `$[...]` is refused")
+            raise CommandRefused(_ARITHMETIC)
         name = re.match(r"\{[^}]*\}?|[A-Za-z_][A-Za-z0-9_]*|.", self.line[i + 1 : end])
         shown = "$" + (name.group(0) if name else "")
         raise CommandRefused(
@@ -441,7 +451,8 @@ class _WordReader:
         pipeline = self.parser.pipeline(node.command, depth=self.depth + 1)
         self.pieces.append(Substitution(pipeline, split=split))
         self.unquoted.append(_QUOTED)
-        return node.pos[1]
+        end: int = node.pos[1]  # bashlex's nodes are untyped
+        return end
 
     def _flush(self) -> None:
         if self.text:

@@ -8,9 +8,11 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.mark.cluster
-def test_overview_shows_the_real_clusters_version_and_namespaces(client, settings, local_cluster):
+def test_overview_shows_the_real_clusters_version_and_namespaces(
+    admin_client, settings, local_cluster
+):
     settings.KUBECONFIG = str(local_cluster.kubeconfig_path)
-    response = client.get("/cluster/")
+    response = admin_client.get("/cluster/")
     assert response.status_code == 200
     page = response.content.decode()
     assert '<dd data-testid="version">v1.37.2</dd>' in page
@@ -20,26 +22,26 @@ def test_overview_shows_the_real_clusters_version_and_namespaces(client, setting
 
 
 @pytest.mark.cluster
-def test_htmx_refresh_returns_only_the_fragment(client, settings, local_cluster):
+def test_htmx_refresh_returns_only_the_fragment(admin_client, settings, local_cluster):
     settings.KUBECONFIG = str(local_cluster.kubeconfig_path)
-    response = client.get("/cluster/", headers={"HX-Request": "true"})
+    response = admin_client.get("/cluster/", headers={"HX-Request": "true"})
     page = response.content.decode()
     assert page.lstrip().startswith('<section id="cluster"')
     assert "<html" not in page
 
 
-def test_unreachable_cluster_is_named_not_hidden(client, settings, tmp_path, unused_tcp_port):
+def test_unreachable_cluster_is_named_not_hidden(admin_client, settings, tmp_path, unused_tcp_port):
     kubeconfig = write_unreachable_kubeconfig(tmp_path / "kubeconfig", unused_tcp_port)
     settings.KUBECONFIG = str(kubeconfig)
-    response = client.get("/cluster/")
+    response = admin_client.get("/cluster/")
     assert response.status_code == 503
     page = response.content.decode()
     assert "Cannot reach the cluster" in page
     assert f"127.0.0.1:{unused_tcp_port}" in page
 
 
-def test_missing_kubeconfig_is_named(client, settings, tmp_path):
+def test_missing_kubeconfig_is_named(admin_client, settings, tmp_path):
     settings.KUBECONFIG = str(tmp_path / "nope.yaml")
-    response = client.get("/cluster/")
+    response = admin_client.get("/cluster/")
     assert response.status_code == 503
     assert f"kubeconfig {tmp_path / 'nope.yaml'} does not exist" in response.content.decode()

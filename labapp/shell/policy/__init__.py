@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from labapp.shell.policy.kubectl import PathArg, check_kubectl, kubectl_path_args
-from labapp.shell.policy.messages import DYNAMIC, CommandRefused
+from labapp.shell.policy.messages import DYNAMIC, CommandRefused, typed_out
 from labapp.shell.policy.spelling import check_flag_spelling, describe_char
 from labapp.shell.policy.text import check_grep, check_head, check_tail, check_wc
 from labapp.shell.policy.yq import YQ_SECURITY_FLAGS, check_yq
@@ -27,6 +27,7 @@ __all__ = [
     "describe_char",
     "kubectl_path_args",
     "program_refused",
+    "typed_out",
     "vetted_args",
 ]
 

@@ -25,11 +25,9 @@ class FlagTable:
     # kubectl reads `--as_group` as `--as-group`.
     underscores_are_dashes: bool = False
     # True when the table is a guess at which flags take a value (kubectl has hundreds):
-    # a value that looks like a flag is then read as flags too, so a wrong guess never
-    # hides one; and so is `--`.
+    # a value that looks like a flag, or is `--`, is then also read as what it looks
+    # like, so a wrong guess never hides a flag.
     values_may_be_flags: bool = False
-    # `head -5` is an old spelling of `head -n 5`: the letter a bare number stands for.
-    number_means: str | None = None
     # Subcommands whose flags differ; the reading switches table at the first operand.
     subcommands: Mapping[str, FlagTable] = field(default_factory=dict)
 
@@ -39,6 +37,8 @@ class FlagTable:
 
 @dataclass(frozen=True)
 class Flag:
+    """One flag; a word such as `-abc` spells several."""
+
     name: str  # long name (normalised) or the short letter
     short: bool
     value: str | None  # attached (`--x=v`, `-xv`) or the next word, if the flag takes one
@@ -58,6 +58,8 @@ class Role(enum.Enum):
 
 @dataclass(frozen=True)
 class Word:
+    """One argument, and what the program makes of it."""
+
     text: str
     role: Role
     flags: tuple[Flag, ...] = ()
@@ -116,8 +118,6 @@ def _flags_in(word: str, following: str | None, table: FlagTable) -> tuple[list[
         if name in table.value_longs:
             return [Flag(name, False, following, word)], following is not None
         return [Flag(name, False, None, word)], False
-    if table.number_means and word[1:].isdigit():
-        return [Flag(table.number_means, True, word[1:], word)], False
     return _short_flags(word, following, table)
 
 

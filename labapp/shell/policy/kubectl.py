@@ -139,9 +139,7 @@ def _check_verbosity(flag: Flag) -> None:
     if value is None:
         return  # kubectl itself reports the missing level
     if not is_number(value):
-        raise CommandRefused(
-            f"`{shown(flag.spelling)}` is refused: the verbosity must be a number"
-        )
+        raise CommandRefused(f"`{shown(flag.spelling)}` is refused: the verbosity must be a number")
     if int(value) > tables.MAX_VERBOSITY:
         raise CommandRefused(
             f"verbosity `{flag.shown} {value}` is refused: levels above "

@@ -105,15 +105,17 @@ _VALUE_FLAGS = GLOBAL_VALUE_FLAGS | names(
 
 # Short letters that take a value; in `logs`, `-f` (follow) and `-p` (previous) do not.
 _VALUE_LETTERS = frozenset("nsvolfkLpcer")
-KUBECTL_FLAGS = FlagTable(
+_MOST_SUBCOMMANDS = FlagTable(
     value_longs=_VALUE_FLAGS,
     value_shorts=_VALUE_LETTERS,
     underscores_are_dashes=True,
     values_may_be_flags=True,
 )
 KUBECTL_FLAGS = replace(
-    KUBECTL_FLAGS,
-    subcommands={"logs": replace(KUBECTL_FLAGS, value_shorts=_VALUE_LETTERS - frozenset("fp"))},
+    _MOST_SUBCOMMANDS,
+    subcommands={
+        "logs": replace(_MOST_SUBCOMMANDS, value_shorts=_VALUE_LETTERS - frozenset("fp")),
+    },
 )
 
 # The long flag a short letter stands for, where the letter takes a value ...

@@ -16,9 +16,7 @@ def check_local_path(where: str, path: str, *, kustomize: bool = False) -> None:
         raise typed_out(f"the path given to `{where}`")
     refused = f"`{where} {shown(path)}` is refused"
     if "://" in path or path.startswith(("git@", "git::", "http:", "https:", "ssh:")):
-        raise CommandRefused(
-            f"{refused}: URLs are not allowed, only files in the lab's directory"
-        )
+        raise CommandRefused(f"{refused}: URLs are not allowed, only files in the lab's directory")
     if path.startswith("~"):
         raise CommandRefused(
             f"{refused}: `~` (home directory) paths are not allowed, only "
@@ -32,9 +30,7 @@ def check_local_path(where: str, path: str, *, kustomize: bool = False) -> None:
     if ".." in path.split("/"):
         raise CommandRefused(f"{refused}: `..` would leave the lab's directory")
     if not _PATH_CHARS.fullmatch(path) or path.startswith("-"):
-        raise CommandRefused(
-            f"{refused}: file paths may use only letters, digits and `. _ - + /`"
-        )
+        raise CommandRefused(f"{refused}: file paths may use only letters, digits and `. _ - + /`")
     # kustomize fetches `host.tld/org/repo` and `repo//subdir` from the network.
     if kustomize and ("//" in path or _HOST_LIKE.match(path)):
         raise CommandRefused(

