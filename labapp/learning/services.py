@@ -138,8 +138,8 @@ def progress_record_outcomes(
     attempt: bool = True,
 ) -> StepProgress | None:
     """Record what the step's checks found now. All pass: the step passes and the
-    next one opens. A fail: failing (and, for a learner's `attempt`, one more
-    failure in a row). Errors change no state: they are not the learner's doing.
+    next one opens. A fail on a learner's `attempt`: failing, one more failure in a
+    row. Errors change no state: they are not the learner's doing.
 
     A passed step is a record: later evaluations never take it back."""
     if not step_id or not outcomes:
@@ -162,10 +162,11 @@ def progress_record_outcomes(
             step.state, step.passed_at = StepProgress.State.PASSED, now
             step.failed_in_a_row = 0
             _open_next_step(progress, step, now)
-        elif Status.FAIL in statuses:
+        elif Status.FAIL in statuses and attempt:
+            # Only a learner's own attempt fails a step; the tracker's judgements
+            # between attempts show the cluster as it is, and leave the state be.
             step.state = StepProgress.State.FAILING
-            if attempt:
-                step.failed_in_a_row += 1
+            step.failed_in_a_row += 1
         step.save()
         return step
 
