@@ -14,7 +14,8 @@ from pathlib import Path
 from labapp.catalog.commands import command_problems
 from labapp.catalog.spec import CommandSpec, LabSpec, StepSpec
 from labapp.catalog.yamlsource import LineDict, LineList, YamlProblem, load_yaml
-from labapp.checks.kinds import Check, CheckSpecError, parse_check
+from labapp.checks.base import Check, CheckSpecError
+from labapp.checks.kinds import parse_check
 from labapp.lib.placeholders import line_at, placeholder_problems, render
 from labapp.shell.parse import CommandRefused, parse_command
 

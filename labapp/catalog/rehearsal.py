@@ -17,8 +17,8 @@ from pathlib import Path
 from labapp.catalog.setup import run_lab_setup
 from labapp.catalog.spec import CommandSpec, LabSpec
 from labapp.catalog.workspace import render_workspace
+from labapp.checks.base import RunOutput
 from labapp.checks.evaluate import evaluate_step
-from labapp.checks.kinds import RunOutput
 from labapp.checks.outcome import Outcome, Status
 from labapp.clusters import isolation
 from labapp.clusters.client import nodes_are_simulated

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from labapp.checks.kinds import Check
+from labapp.checks.base import Check
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 
-from labapp.checks.kinds import Check, CheckContext, RunOutput
+from labapp.checks.base import Check, CheckContext, RunOutput
 from labapp.checks.outcome import Outcome, Status
 from labapp.clusters.objects import ObjectReader
 

@@ -2,13 +2,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from labapp.catalog.registry import LabNotFound, all_labs, get_lab
+from labapp.http import AuthenticatedHttpRequest, HtmxHttpRequest
 from labapp.instructor import charts, exports, services
 from labapp.instructor.roles import instructor_required
 from labapp.instructor.selectors import dashboard, workshop_for_instructor
@@ -17,7 +19,7 @@ from labapp.runs.models import CommandRun
 
 
 @instructor_required
-def workshops(request: HttpRequest) -> HttpResponse:
+def workshops(request: AuthenticatedHttpRequest) -> HttpResponse:
     error = ""
     if request.method == "POST":
         try:
@@ -53,7 +55,7 @@ def workshops(request: HttpRequest) -> HttpResponse:
 
 @instructor_required
 @require_GET
-def dashboard_page(request: HttpRequest, code: str) -> HttpResponse:
+def dashboard_page(request: AuthenticatedHttpRequest, code: str) -> HttpResponse:
     workshop = workshop_for_instructor(user=request.user, code=code)
     board = dashboard(workshop=workshop, lab_id=request.GET.get("lab"))
     context = {
@@ -66,7 +68,7 @@ def dashboard_page(request: HttpRequest, code: str) -> HttpResponse:
     return render(request, template, context)
 
 
-def _enrolment(request: HttpRequest, code: str, enrolment_id: int) -> Enrolment:
+def _enrolment(request: AuthenticatedHttpRequest, code: str, enrolment_id: int) -> Enrolment:
     workshop = workshop_for_instructor(user=request.user, code=code)
     return get_object_or_404(
         Enrolment.objects.select_related("user", "workshop"), id=enrolment_id, workshop=workshop
@@ -75,7 +77,7 @@ def _enrolment(request: HttpRequest, code: str, enrolment_id: int) -> Enrolment:
 
 @instructor_required
 @require_GET
-def learner_detail(request: HttpRequest, code: str, enrolment_id: int) -> HttpResponse:
+def learner_detail(request: AuthenticatedHttpRequest, code: str, enrolment_id: int) -> HttpResponse:
     enrolment = _enrolment(request, code, enrolment_id)
     runs = (
         CommandRun.objects.filter(
@@ -94,7 +96,7 @@ def learner_detail(request: HttpRequest, code: str, enrolment_id: int) -> HttpRe
 
 @instructor_required
 @require_POST
-def learner_reset(request: HttpRequest, code: str, enrolment_id: int) -> HttpResponse:
+def learner_reset(request: AuthenticatedHttpRequest, code: str, enrolment_id: int) -> HttpResponse:
     enrolment = _enrolment(request, code, enrolment_id)
     lab_id = request.POST.get("lab", "")
     if lab_id not in enrolment.workshop.lab_ids:
@@ -110,7 +112,7 @@ def learner_reset(request: HttpRequest, code: str, enrolment_id: int) -> HttpRes
 
 @instructor_required
 @require_POST
-def broadcast(request: HttpRequest, code: str) -> HttpResponse:
+def broadcast(request: AuthenticatedHttpRequest, code: str) -> HttpResponse:
     workshop = workshop_for_instructor(user=request.user, code=code)
     services.workshop_broadcast(workshop=workshop, message=request.POST.get("message", "")[:500])
     return redirect("teach-dashboard", code=code)
@@ -118,7 +120,7 @@ def broadcast(request: HttpRequest, code: str) -> HttpResponse:
 
 @instructor_required
 @require_POST
-def extend(request: HttpRequest, code: str) -> HttpResponse:
+def extend(request: AuthenticatedHttpRequest, code: str) -> HttpResponse:
     workshop = workshop_for_instructor(user=request.user, code=code)
     minutes = int(request.POST.get("minutes") or 30)
     services.workshop_extend(workshop=workshop, minutes=max(1, min(minutes, 24 * 60)))
@@ -127,7 +129,7 @@ def extend(request: HttpRequest, code: str) -> HttpResponse:
 
 @instructor_required
 @require_GET
-def export(request: HttpRequest, code: str, fmt: str) -> HttpResponse:
+def export(request: AuthenticatedHttpRequest, code: str, fmt: str) -> HttpResponse:
     workshop = workshop_for_instructor(user=request.user, code=code)
     if fmt not in ("csv", "json"):
         raise Http404("exports are .csv or .json")
@@ -149,7 +151,7 @@ def export(request: HttpRequest, code: str, fmt: str) -> HttpResponse:
 
 
 @require_GET
-def certificate(request: HttpRequest, certificate_id) -> HttpResponse:
+def certificate(request: HtmxHttpRequest, certificate_id: uuid.UUID) -> HttpResponse:
     """Public: anyone with the link can verify what the server checked."""
     record = get_object_or_404(
         LabProgress.objects.select_related("user", "workshop").prefetch_related("steps"),

@@ -10,7 +10,7 @@ from django.http import Http404
 from labapp.catalog.registry import get_lab
 from labapp.catalog.rendering import render_markdown
 from labapp.catalog.spec import LabSpec, StepSpec
-from labapp.checks.kinds import Check
+from labapp.checks.base import Check
 from labapp.learning.models import LabProgress, StepProgress
 from labapp.lib.placeholders import render
 from labapp.runs.models import CommandRun

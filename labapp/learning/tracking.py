@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from labapp.catalog.registry import get_lab
+from labapp.checks.base import RunOutput
 from labapp.checks.evaluate import evaluate_step
-from labapp.checks.kinds import RunOutput
 from labapp.checks.outcome import Outcome
 from labapp.clusters.config import admin_kubeconfig
 from labapp.clusters.objects import ApiReader, ObjectReader

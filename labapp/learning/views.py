@@ -1,17 +1,22 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.contrib.auth.models import User
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
 from labapp.catalog.registry import LabNotFound, all_labs, get_lab
+from labapp.catalog.spec import LabSpec
+from labapp.http import AuthenticatedHttpRequest, HtmxHttpRequest
 from labapp.learning import services
 from labapp.learning.attempts import attempt_start
 from labapp.learning.limits import limited_response, rate_limited
@@ -26,7 +31,7 @@ from labapp.runs.services import RunNotAllowed
 from labapp.sandboxes.models import Sandbox
 
 
-def _lab_or_404(lab_id: str):
+def _lab_or_404(lab_id: str) -> LabSpec:
     try:
         return get_lab(lab_id)
     except LabNotFound:
@@ -34,7 +39,7 @@ def _lab_or_404(lab_id: str):
 
 
 @require_GET
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: HtmxHttpRequest) -> HttpResponse:
     started = {}
     if request.user.is_authenticated:
         started = {p.lab_id: p for p in LabProgress.objects.filter(user=request.user)}
@@ -43,7 +48,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @rate_limited("join")
-def join(request: HttpRequest, code: str = "") -> HttpResponse:
+def join(request: HtmxHttpRequest, code: str = "") -> HttpResponse:
     if request.method != "POST":
         return render(request, "learning/join.html", {"code": code})
     user = request.user if request.user.is_authenticated else None
@@ -71,7 +76,7 @@ def join(request: HttpRequest, code: str = "") -> HttpResponse:
 
 @login_required
 @require_GET
-def workshop_page(request: HttpRequest, code: str) -> HttpResponse:
+def workshop_page(request: AuthenticatedHttpRequest, code: str) -> HttpResponse:
     enrolment = get_object_or_404(
         Enrolment.objects.select_related("workshop"), workshop__join_code=code, user=request.user
     )
@@ -87,7 +92,7 @@ def workshop_page(request: HttpRequest, code: str) -> HttpResponse:
 
 @require_POST
 @rate_limited("begin")
-def lab_begin(request: HttpRequest, lab_id: str) -> HttpResponse:
+def lab_begin(request: HtmxHttpRequest, lab_id: str) -> HttpResponse:
     _lab_or_404(lab_id)
     user = request.user
     if not user.is_authenticated:
@@ -101,7 +106,7 @@ def lab_begin(request: HttpRequest, lab_id: str) -> HttpResponse:
     return redirect("lab", lab_id=lab_id)
 
 
-def _workshop_with_lab(user, lab_id: str) -> Workshop | None:
+def _workshop_with_lab(user: User, lab_id: str) -> Workshop | None:
     # Filtered in Python: SQLite has no JSON containment lookup.
     for workshop in Workshop.objects.filter(enrolments__user=user).order_by("-starts_at"):
         if lab_id in workshop.lab_ids:
@@ -110,7 +115,7 @@ def _workshop_with_lab(user, lab_id: str) -> Workshop | None:
 
 
 @require_GET
-def lab_page(request: HttpRequest, lab_id: str) -> HttpResponse:
+def lab_page(request: HtmxHttpRequest, lab_id: str) -> HttpResponse:
     lab = _lab_or_404(lab_id)
     if (
         not request.user.is_authenticated
@@ -133,7 +138,7 @@ def lab_page(request: HttpRequest, lab_id: str) -> HttpResponse:
 
 @login_required
 @require_GET
-def lab_refresh(request: HttpRequest, lab_id: str) -> HttpResponse:
+def lab_refresh(request: AuthenticatedHttpRequest, lab_id: str) -> HttpResponse:
     """Progress bar and step states, as out-of-band swaps after a run ends."""
     _lab_or_404(lab_id)
     view = lab_view(user=request.user, lab_id=lab_id)
@@ -142,7 +147,7 @@ def lab_refresh(request: HttpRequest, lab_id: str) -> HttpResponse:
 
 @login_required
 @require_GET
-def sandbox_status(request: HttpRequest, lab_id: str) -> HttpResponse:
+def sandbox_status(request: AuthenticatedHttpRequest, lab_id: str) -> HttpResponse:
     view = lab_view(user=request.user, lab_id=lab_id)
     response = render(request, "learning/lab.html#sandbox", {"view": view})
     sandbox = view.sandbox
@@ -154,7 +159,9 @@ def sandbox_status(request: HttpRequest, lab_id: str) -> HttpResponse:
     return response
 
 
-def _progress_with_step(request: HttpRequest, lab_id: str, step_id: str) -> LabProgress:
+def _progress_with_step(
+    request: AuthenticatedHttpRequest, lab_id: str, step_id: str
+) -> LabProgress:
     """The learner's record for this lab, if it has this step; 404 otherwise."""
     progress = lab_progress_for(user=request.user, lab_id=lab_id)
     if not progress.steps.filter(step_id=step_id).exists():
@@ -162,7 +169,12 @@ def _progress_with_step(request: HttpRequest, lab_id: str, step_id: str) -> LabP
     return progress
 
 
-def _step_action(request: HttpRequest, lab_id: str, step_id: str, action) -> HttpResponse:
+def _step_action(
+    request: AuthenticatedHttpRequest,
+    lab_id: str,
+    step_id: str,
+    action: Callable[..., Any],
+) -> HttpResponse:
     progress = _progress_with_step(request, lab_id, step_id)
     action(progress=progress, step_id=step_id)
     if request.htmx:
@@ -175,21 +187,21 @@ def _step_action(request: HttpRequest, lab_id: str, step_id: str, action) -> Htt
 @login_required
 @require_POST
 @rate_limited("reveal")
-def reveal_hint(request: HttpRequest, lab_id: str, step_id: str) -> HttpResponse:
+def reveal_hint(request: AuthenticatedHttpRequest, lab_id: str, step_id: str) -> HttpResponse:
     return _step_action(request, lab_id, step_id, services.progress_reveal_hint)
 
 
 @login_required
 @require_POST
 @rate_limited("reveal")
-def reveal_solution(request: HttpRequest, lab_id: str, step_id: str) -> HttpResponse:
+def reveal_solution(request: AuthenticatedHttpRequest, lab_id: str, step_id: str) -> HttpResponse:
     return _step_action(request, lab_id, step_id, services.progress_reveal_solution)
 
 
 @login_required
 @require_POST
 @rate_limited("check")
-def recheck(request: HttpRequest, lab_id: str, step_id: str) -> HttpResponse:
+def recheck(request: AuthenticatedHttpRequest, lab_id: str, step_id: str) -> HttpResponse:
     try:
         return _step_action(request, lab_id, step_id, progress_recheck)
     except Sandbox.DoesNotExist:
@@ -198,7 +210,7 @@ def recheck(request: HttpRequest, lab_id: str, step_id: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def reset_step(request: HttpRequest, lab_id: str, step_id: str) -> HttpResponse:
+def reset_step(request: AuthenticatedHttpRequest, lab_id: str, step_id: str) -> HttpResponse:
     if request.POST.get("confirm") != "yes":
         return render(
             request,
@@ -216,7 +228,7 @@ def reset_step(request: HttpRequest, lab_id: str, step_id: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def reset_sandbox(request: HttpRequest, lab_id: str) -> HttpResponse:
+def reset_sandbox(request: AuthenticatedHttpRequest, lab_id: str) -> HttpResponse:
     if request.POST.get("confirm") != "yes":
         return render(
             request,
@@ -231,7 +243,7 @@ def reset_sandbox(request: HttpRequest, lab_id: str) -> HttpResponse:
     return _reload(request, lab_id)
 
 
-def _reload(request: HttpRequest, lab_id: str) -> HttpResponse:
+def _reload(request: AuthenticatedHttpRequest, lab_id: str) -> HttpResponse:
     if request.htmx:
         response = HttpResponse(status=204)
         response["HX-Refresh"] = "true"
@@ -241,18 +253,18 @@ def _reload(request: HttpRequest, lab_id: str) -> HttpResponse:
 
 @login_required
 @require_GET
-def my_labs(request: HttpRequest) -> HttpResponse:
+def my_labs(request: AuthenticatedHttpRequest) -> HttpResponse:
     records = LabProgress.objects.filter(user=request.user).prefetch_related("steps")
     rows = [(record, get_lab(record.lab_id)) for record in records]
     return render(request, "learning/my_labs.html", {"rows": rows})
 
 
 @require_GET
-async def workshop_events(request: HttpRequest, code: str) -> StreamingHttpResponse:
+async def workshop_events(request: HtmxHttpRequest, code: str) -> StreamingHttpResponse:
     user = await request.auser()
-    enrolment = await Enrolment.objects.filter(
-        workshop__join_code=code, user_id=getattr(user, "id", None)
-    ).afirst()
+    if not user.is_authenticated:
+        raise Http404("not enrolled")
+    enrolment = await Enrolment.objects.filter(workshop__join_code=code, user_id=user.pk).afirst()
     if enrolment is None:
         raise Http404("not enrolled")
     return sse_response(
@@ -263,13 +275,13 @@ async def workshop_events(request: HttpRequest, code: str) -> StreamingHttpRespo
 
 
 @require_GET
-async def lab_events(request: HttpRequest, lab_id: str) -> StreamingHttpResponse:
+async def lab_events(request: HtmxHttpRequest, lab_id: str) -> StreamingHttpResponse:
     """The lab page's one live channel: its record moved (the tracker ticked a check),
     and the workshop's broadcasts."""
     user = await request.auser()
-    progress = await LabProgress.objects.filter(
-        user_id=getattr(user, "id", None), lab_id=lab_id
-    ).afirst()
+    if not user.is_authenticated:
+        raise Http404("no such lab record")
+    progress = await LabProgress.objects.filter(user_id=user.pk, lab_id=lab_id).afirst()
     if progress is None:
         raise Http404("no such lab record")
     keys = [progress_key(progress.id)]
@@ -289,7 +301,7 @@ def _render_lab_event(kind: str, payload: dict) -> str:
 @login_required
 @require_POST
 @rate_limited("run", htmx_target=None)  # the message lands where the output would
-def run_create(request: HttpRequest, slug: str) -> HttpResponse:
+def run_create(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
     sandbox = get_object_or_404(Sandbox, slug=slug, owner=request.user)
     try:
         run = attempt_start(

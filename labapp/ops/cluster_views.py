@@ -1,13 +1,14 @@
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 
 from labapp.clusters.client import ClusterUnreachable, cluster_summary
 from labapp.clusters.config import admin_kubeconfig
+from labapp.http import HtmxHttpRequest
 from labapp.ops.access import staff_required
 
 
 @staff_required
-def overview(request: HttpRequest) -> HttpResponse:
+def overview(request: HtmxHttpRequest) -> HttpResponse:
     kubeconfig = admin_kubeconfig()
     try:
         summary, problem = cluster_summary(kubeconfig), None

@@ -8,8 +8,9 @@ import secrets
 
 import pytest
 
+from labapp.checks.base import CheckContext, CheckSpecError, RunOutput
 from labapp.checks.evaluate import evaluate_checks
-from labapp.checks.kinds import CheckContext, CheckSpecError, RunOutput, parse_check
+from labapp.checks.kinds import parse_check
 from labapp.checks.outcome import Status
 from tests.fixtures.cluster import write_unreachable_kubeconfig
 from tests.fixtures.waiting import wait_for
