@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from labapp.lib.env import env_bool, env_int, env_list, env_str
+from labapp.environment import env_bool, env_int, env_list, env_str
 
 
 @pytest.mark.parametrize(
