@@ -34,6 +34,7 @@ import argparse
 import asyncio
 import calendar
 import datetime as dt
+import functools
 import json
 import math
 import os
@@ -54,7 +55,11 @@ from unittest import mock
 from harness import ROOT, Bench, bench_stack, summary
 
 if TYPE_CHECKING:  # imported for real only after django.setup()
+    import httpx
+    from kubernetes import client as k8s
+
     from labapp.sandboxes.models import Sandbox
+    from labapp.shell.execute import RunResult
 
 LAB = "tiny"
 TEST_LABS = ROOT / "tests" / "fixtures" / "labs"
@@ -117,7 +122,7 @@ class CpuProbe:
     @classmethod
     def for_bench(cls, bench: Bench) -> CpuProbe:
         def by_args(word: str) -> int:
-            return next(p.pid for p in bench.stack.processes if word in " ".join(map(str, p.args)))
+            return next(p.pid for p in bench.stack.processes if word in str(p.args))
 
         tracker, uvicorn = by_args("tracker"), by_args("uvicorn")
         interactive, provisioning = by_args("bench0@"), by_args("provisioning@")
@@ -145,7 +150,7 @@ class CpuProbe:
             probes["redis"] = lambda: _proc_cpu(redis_pid)
         for component in bench.cluster.status():
             if component.pid:
-                probes[component.name] = lambda pid=component.pid: _proc_cpu(pid)
+                probes[component.name] = functools.partial(_proc_cpu, component.pid)
         return cls(probes)
 
     def sample(self) -> dict[str, float]:
@@ -250,7 +255,7 @@ def combined_lab_root(dest: Path, *roots: Path) -> Path:
     return dest
 
 
-def core_api():
+def core_api() -> k8s.CoreV1Api:
     from kubernetes import client as k8s
 
     from labapp.clusters.client import api_client
@@ -345,6 +350,7 @@ def prepare(learners: list[Learner]) -> dict[str, Any]:
     set, judged failing by the tracker: ready for one change each."""
     from django.db import transaction
     from django.utils import timezone
+    from kubernetes import client as k8s
 
     from labapp.catalog.registry import get_lab
     from labapp.checks.outcome import Outcome, Status
@@ -357,15 +363,13 @@ def prepare(learners: list[Learner]) -> dict[str, Any]:
     fresh = [learner for learner in learners if learner.fresh]
     again = [learner for learner in learners if not learner.fresh]
     label_step = get_lab(LAB).step("label-namespace")
-    service = {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": "shop"},
-        "spec": {
-            "selector": {"app.kubernetes.io/name": "shop"},
-            "ports": [{"name": "http", "port": 80, "targetPort": 8080}],
-        },
-    }
+    service = k8s.V1Service(  # as shop/configured/service.yaml has it
+        metadata=k8s.V1ObjectMeta(name="shop"),
+        spec=k8s.V1ServiceSpec(
+            selector={"app.kubernetes.io/name": "shop"},
+            ports=[k8s.V1ServicePort(name="http", port=80, target_port=8080)],
+        ),
+    )
     for learner in fresh:
         # The first step, as if done: its checks all passed (the namespace stays
         # unlabelled, which `configure` does not read).
@@ -632,7 +636,7 @@ def worker_successes(log: Path) -> list[tuple[float, float]]:
     return found
 
 
-def post_run(http, csrf: str, learner: Learner, command: str, step: str) -> int:
+def post_run(http: httpx.Client, csrf: str, learner: Learner, command: str, step: str) -> int:
     from labapp.runs.models import CommandRun
 
     response = http.post(
@@ -663,7 +667,7 @@ def after_in_process(sandbox: Sandbox, command: str, step: str) -> tuple[float, 
     real = run_services.run_command_line
     exits: list[float] = []
 
-    def timed(*args: Any, **kwargs: Any):
+    def timed(*args: Any, **kwargs: Any) -> RunResult:
         result = real(*args, **kwargs)
         exits.append(time.perf_counter())
         return result
@@ -683,8 +687,8 @@ def before_in_process(
     from django.conf import settings
 
     from labapp.catalog.registry import get_lab
+    from labapp.checks.base import RunOutput
     from labapp.checks.evaluate import evaluate_step
-    from labapp.checks.kinds import RunOutput
     from labapp.clusters.config import admin_kubeconfig
     from labapp.clusters.objects import ApiReader
     from labapp.clusters.tools import default_tools
@@ -727,7 +731,8 @@ def worker_slot(bench: Bench, learners: list[Learner], cases: list[SlotCase]) ->
         sandbox = sandbox_refresh_token(sandbox=Sandbox.objects.get(id=learner.sandbox_id))
         sandbox_materialize(sandbox=sandbox)
         sandboxes[learner.number] = sandbox
-    results = []
+    results: list[dict[str, Any]] = []
+    runs_of: dict[str, list[int]] = {}
     for case in cases:
         http_runs: list[int] = []
         in_process: list[float] = []
@@ -767,7 +772,6 @@ def worker_slot(bench: Bench, learners: list[Learner], cases: list[SlotCase]) ->
                 "case": case.name,
                 "step": case.step,
                 "command": case.command,
-                "runs": list(http_runs),
                 "after_in_process_s": summary(in_process, with_p99=True)
                 | {"max": round(max(in_process), 4)},
                 "before_evaluation_s": summary(before, with_p99=True)
@@ -776,6 +780,7 @@ def worker_slot(bench: Bench, learners: list[Learner], cases: list[SlotCase]) ->
                 "before_outcomes": before_statuses,
             }
         )
+        runs_of[case.name] = http_runs
     # The real worker: match each HTTP run to its "succeeded" line (runs were posted
     # one at a time, so the first success after a run's end is its own).
     time.sleep(1.0)
@@ -783,7 +788,7 @@ def worker_slot(bench: Bench, learners: list[Learner], cases: list[SlotCase]) ->
     used: set[int] = set()
     for result in results:
         low, high, runtimes = [], [], []
-        for run_id in result.pop("runs"):
+        for run_id in runs_of[result["case"]]:
             run = CommandRun.objects.get(id=run_id)
             assert run.started_at and run.finished_at and run.duration_ms is not None
             finished = run.finished_at.timestamp()
@@ -892,8 +897,11 @@ def report(figures: dict[str, Any]) -> None:
         f"{cpu['cpu_s']['worker_interactive']}s; machine busy {cpu['machine_busy_pct']}%"
     )
     print(
-        f"  goal: slot released within 50 ms of kubectl's exit: "
-        f"{'met' if figures['goals']['slot_within_50ms'] else 'NOT met'} (p95, every case)"
+        "  goal, slot released within 50 ms of kubectl's exit (p95, every case): "
+        + ", ".join(
+            f"{name.replace('_', ' ')} {'met' if met else 'NOT met'}"
+            for name, met in figures["goals"]["slot_within_50ms"].items()
+        )
     )
     tracker = figures["tracker_log"]
     print(
@@ -1024,7 +1032,9 @@ def main() -> None:
     )
     parser.add_argument("--slot-learners", type=int, default=4)
     parser.add_argument("--runs", type=int, default=20, help="fast runs per slot case")
-    parser.add_argument("--slow-reps", type=int, default=1, help="slow rounds per slot case")
+    parser.add_argument(
+        "--slow-reps", type=int, default=3, help="rounds of the slow slot cases (20 s each)"
+    )
     parser.add_argument(
         "--min-samples", type=int, default=MIN_SAMPLES, help="per level (repeats rounds)"
     )
@@ -1124,11 +1134,21 @@ def main() -> None:
         "tick_p95_at_100": (hundred[0]["change_to_tick_s"]["p95"] <= GOAL_TICK_P95_S)
         if hundred
         else None,
-        "slot_within_50ms": all(
-            case["after_worker_log_s"]["exit_to_release_at_most"]["p95"] <= GOAL_SLOT_S
-            and case["after_in_process_s"]["p95"] <= GOAL_SLOT_S
-            for case in figures["worker_slot"]["cases"]
-        ),
+        # p95 of every case within 50 ms, by each way of measuring it
+        "slot_within_50ms": {
+            name: all(pick(case)["p95"] <= GOAL_SLOT_S for case in figures["worker_slot"]["cases"])
+            for name, pick in (
+                ("in_process_exact", lambda case: case["after_in_process_s"]),
+                (
+                    "worker_log_lower_bound",
+                    lambda case: case["after_worker_log_s"]["exit_to_release_at_least"],
+                ),
+                (
+                    "worker_log_upper_bound",
+                    lambda case: case["after_worker_log_s"]["exit_to_release_at_most"],
+                ),
+            )
+        },
     }
     figures["load_average"] = {"start": load_start, "end": load_average()}
     figures["other_busy_processes_at_start"] = others

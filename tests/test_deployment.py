@@ -11,7 +11,7 @@ import pytest
 from django.conf import settings
 
 PLUGIN = Path.home() / ".docker" / "cli-plugins" / "docker-compose"
-SERVICES = {"web", "worker", "provisioner", "beat", "redis", "postgres", "localcluster"}
+SERVICES = {"web", "worker", "provisioner", "tracker", "beat", "redis", "postgres", "localcluster"}
 
 
 def compose(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -43,7 +43,7 @@ def test_docker_compose_config_accepts_the_file_with_the_example_settings():
     assert set(config["services"]) == SERVICES
     for name, service in config["services"].items():
         assert "healthcheck" in service, f"{name} has no health check"
-    for name in ("web", "worker", "provisioner", "beat"):
+    for name in ("web", "worker", "provisioner", "tracker", "beat"):
         assert config["services"][name]["network_mode"] == "service:localcluster"
     assert config["services"]["localcluster"]["ports"][0]["target"] == 8000
     assert set(config["volumes"]) >= {"labapp-state", "redis-data", "postgres-data"}

@@ -24,7 +24,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from labapp.clusters.localcluster import ClusterError, LocalCluster, Toolchain
-from labapp.clusters.localcluster.cluster import DEFAULT_PORTS
+from labapp.clusters.localcluster.cluster import DEFAULT_PORTS, ComponentStatus
 from labapp.clusters.localcluster.processes import pids_mentioning
 from tests.fixtures.cluster import make_kubectl
 
@@ -60,7 +60,7 @@ def second_cluster(
     cluster.down(progress=lambda message: None)
 
 
-def _status(cluster: LocalCluster) -> dict[str, object]:
+def _status(cluster: LocalCluster) -> dict[str, ComponentStatus]:
     return {row.name: row for row in cluster.status()}
 
 
