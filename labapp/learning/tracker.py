@@ -25,7 +25,7 @@ from typing import cast
 import redis
 from django.db import close_old_connections
 
-from labapp.catalog.registry import all_labs
+from labapp.catalog.registry import LabNotFound, all_labs
 from labapp.clusters.informer import CacheReader, Informer, KindRef
 from labapp.clusters.isolation import SANDBOX_LABEL
 from labapp.clusters.objects import ApiReader
@@ -219,7 +219,11 @@ class Tracker:
         ).first()
         if progress is None:
             return
-        progress_judge(progress=progress, sandbox=sandbox, reader=self.reader, run_id=run_id)
+        try:
+            progress_judge(progress=progress, sandbox=sandbox, reader=self.reader, run_id=run_id)
+        except LabNotFound:
+            log.warning("sandbox %s: lab %r is not installed", sandbox_id, sandbox.lab_id)
+            return
         self.judged += 1
 
 
