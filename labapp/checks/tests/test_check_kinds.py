@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Iterator
 
 import pytest
 
-from labapp.checks.base import CheckContext, CheckSpecError, RunOutput
+from labapp.checks.base import Check, CheckContext, CheckSpecError, RunOutput
 from labapp.checks.evaluate import evaluate_checks
 from labapp.checks.kinds import parse_check
 from labapp.checks.outcome import Status
@@ -36,7 +37,7 @@ spec:
 
 
 @pytest.fixture(scope="module")
-def ns(kubectl) -> str:
+def ns(kubectl) -> Iterator[str]:
     name = f"checks-{secrets.token_hex(3)}"
     for args in (
         ["create", "namespace", name],
@@ -68,12 +69,16 @@ def dead_ctx(tmp_path, unused_tcp_port) -> CheckContext:
     return CheckContext.from_api(write_unreachable_kubeconfig(tmp_path / "kc", unused_tcp_port))
 
 
-def check(raw: dict, ns: str):
+# A check as a lab's YAML spells it; "NS" stands for the test's namespace.
+Spec = dict[str, object]
+
+
+def check(raw: Spec, ns: str) -> Check:
     text = json.dumps(raw).replace("NS", ns)
     return parse_check(json.loads(text))
 
 
-CASES = {
+CASES: dict[str, tuple[Spec, Spec, str, str]] = {
     # kind: (passing spec, failing spec, fragment of expected, fragment of found)
     "exists": (
         {"kind": "exists", "object": {"kind": "ConfigMap", "name": "settings", "namespace": "NS"}},

@@ -8,6 +8,7 @@ API server (RBAC or the admission policy), not from our shell.
 from __future__ import annotations
 
 import secrets
+import subprocess
 
 import pytest
 
@@ -131,12 +132,13 @@ def test_provisioning_twice_does_no_harm_and_teardown_revokes_everything(
 
     isolation.teardown(admin, sandbox_id=sandbox_id, namespaces=namespaces)
     isolation.teardown(admin, sandbox_id=sandbox_id, namespaces=namespaces)  # repeatable
+
     # The API server caches a validated token for ~10s; RBAC refuses at once.
-    after = wait_for(
-        lambda: (r := as_learner("-n", namespaces["assets"], "get", "pods")).returncode != 0 and r,
-        timeout=15,
-        what="the learner to be refused",
-    )
+    def refused() -> subprocess.CompletedProcess[str] | None:
+        listed = as_learner("-n", namespaces["assets"], "get", "pods")
+        return listed if listed.returncode != 0 else None
+
+    after = wait_for(refused, timeout=15, what="the learner to be refused")
     assert "forbidden" in after.stderr.lower() or "unauthorized" in after.stderr.lower()
     gone = kubectl("get", "clusterrole", f"labapp-sandbox-{sandbox_id}")
     assert gone.returncode != 0 and "NotFound" in gone.stderr
