@@ -294,12 +294,14 @@ def provision(prefix: str, numbers: range, *, window: int = 4) -> tuple[list[Lea
             if sandbox.state != Sandbox.State.READY:
                 failed.append(f"{sandbox.slug}: {sandbox.state}: {sandbox.status_message}")
                 continue
+            owner = sandbox.owner
+            assert owner is not None  # made for a learner, never pooled
             client = Client()
-            client.force_login(sandbox.owner)
+            client.force_login(owner)
             ready.append(
                 Learner(
                     number=number,
-                    user_id=sandbox.owner_id,
+                    user_id=owner.id,
                     progress_id=progress_id,
                     sandbox_id=sandbox.id,
                     slug=sandbox.slug,
@@ -325,19 +327,23 @@ def provision(prefix: str, numbers: range, *, window: int = 4) -> tuple[list[Lea
     }
 
 
-def wait_judged_failing(learners: list[Learner], timeout: float = 120) -> list[int]:
-    """Wait until the tracker has judged `configure` (failing: the greeting is not
-    set yet) for each; returns the learners it did not judge in time."""
+def wait_judged(learners: list[Learner], timeout: float = 120) -> list[int]:
+    """Wait until the tracker has judged `configure` for each (its greeting check
+    fails; the step stays in progress, as only a learner's attempt fails a step);
+    returns the learners it did not judge in time."""
     from labapp.learning.models import StepProgress
 
     ids = {learner.progress_id for learner in learners}
     deadline = time.monotonic() + timeout
     while True:
-        judged = set(
-            StepProgress.objects.filter(
-                lab_progress_id__in=ids, step_id="configure", state=StepProgress.State.FAILING
-            ).values_list("lab_progress_id", flat=True)
-        )
+        judged = {
+            progress_id
+            for progress_id, state, outcomes in StepProgress.objects.filter(
+                lab_progress_id__in=ids, step_id="configure"
+            ).values_list("lab_progress_id", "state", "last_outcomes")
+            if state != StepProgress.State.PASSED
+            and any(outcome.get("status") == "fail" for outcome in outcomes or [])
+        }
         if judged == ids or time.monotonic() > deadline:
             return sorted(
                 learner.number for learner in learners if learner.progress_id not in judged
@@ -347,7 +353,7 @@ def wait_judged_failing(learners: list[Learner], timeout: float = 120) -> list[i
 
 def prepare(learners: list[Learner]) -> dict[str, Any]:
     """Put each learner on `configure` with its Service made and the greeting not
-    set, judged failing by the tracker: ready for one change each."""
+    set, judged by the tracker (the greeting fails): ready for one change each."""
     from django.db import transaction
     from django.utils import timezone
     from kubernetes import client as k8s
@@ -413,7 +419,7 @@ def prepare(learners: list[Learner]) -> dict[str, Any]:
             )
         for learner in again:
             tracker_notify(sandbox_id=learner.sandbox_id)
-    missing = wait_judged_failing(learners)
+    missing = wait_judged(learners)
     time.sleep(1.0)  # let the last announcements out before the channels open
     return {"s": round(time.monotonic() - started, 1), "not_judged": missing}
 
@@ -946,7 +952,7 @@ def chart(figures: dict[str, Any], path: Path) -> None:
     slot held after kubectl's exit, after and before, per case (log scale)."""
     levels = figures["change_to_tick"]
     cases = figures["worker_slot"]["cases"]
-    width, height = 760, 300
+    width, height = 820, 320
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         'font-family="sans-serif" font-size="11">',
@@ -954,7 +960,7 @@ def chart(figures: dict[str, Any], path: Path) -> None:
         '<text x="10" y="16" font-size="13">change to tick (ms), p50 / p95</text>',
         '<text x="400" y="16" font-size="13">slot held after kubectl exits (ms, log)</text>',
     ]
-    top, bottom = 30, height - 40
+    top, bottom = 30, height - 56
     scale = max([GOAL_TICK_P95_S * 1.2] + [lv["change_to_tick_s"]["p95"] for lv in levels])
     goal_y = bottom - (bottom - top) * GOAL_TICK_P95_S / scale
     parts.append(
@@ -985,16 +991,16 @@ def chart(figures: dict[str, Any], path: Path) -> None:
     for mark in (0.001, 0.01, 0.1, 1, 10):
         y = log_y(mark)
         parts.append(
-            f'<line x1="400" x2="750" y1="{y:.0f}" y2="{y:.0f}" stroke="#ddd"/>'
+            f'<line x1="400" x2="810" y1="{y:.0f}" y2="{y:.0f}" stroke="#ddd"/>'
             f'<text x="398" y="{y + 4:.0f}" text-anchor="end">{mark * 1000:g}</text>'
         )
     y50 = log_y(GOAL_SLOT_S)
     parts.append(
-        f'<line x1="400" x2="750" y1="{y50:.0f}" y2="{y50:.0f}" stroke="red" '
+        f'<line x1="400" x2="810" y1="{y50:.0f}" y2="{y50:.0f}" stroke="red" '
         'stroke-dasharray="4 3"/>'
     )
     for i, case in enumerate(cases):
-        x = 420 + i * 110
+        x = 425 + i * 135
         after = case["after_worker_log_s"]["exit_to_release_at_most"]["p95"]
         before = case["before_evaluation_s"]["p95"]
         for j, (value, colour) in enumerate(((after, "#3a9a5b"), (before, "#c0504d"))):
@@ -1005,12 +1011,14 @@ def chart(figures: dict[str, Any], path: Path) -> None:
                 f'<rect x="{x + j * 42}" y="{y:.0f}" width="38" height="{bottom - y:.0f}" '
                 f'fill="{colour}"/>'
             )
-        label = case["case"].split(": ")[-1][:20]
+        label = case["command"].replace("kubectl ", "").replace("-n {ns} ", "")
         parts.append(f'<text x="{x + 40}" y="{bottom + 14}" text-anchor="middle">{label}</text>')
     parts.append(
-        f'<text x="10" y="{height - 8}">left: p50 (light), p95 (dark). right, p95: green = after '
-        "(worker log, upper bound), red = before (checks evaluated in the slot). "
-        "dashed: the goals (500 ms, 50 ms)</text>"
+        f'<text x="10" y="{height - 22}">left: p50 (light), p95 (dark). right, p95: green = '
+        "after (the worker's log, upper bound), red = before (checks evaluated in the slot)."
+        f'</text><text x="10" y="{height - 8}">dashed: the goals (500 ms, 50 ms). '
+        f"{figures['measured_at']}, {figures['nproc']} cores, load average at start "
+        f"{figures['load_average']['start'][0]}</text>"
     )
     parts.append("</svg>")
     path.write_text("\n".join(parts))
