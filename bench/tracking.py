@@ -244,17 +244,6 @@ class Learner:
     fresh: bool = True  # still on `configure`'s first round
 
 
-def combined_lab_root(dest: Path, *roots: Path) -> Path:
-    """One lab root holding the shipped labs and the test labs (as symlinks), as
-    tests/fixtures/catalog.py builds it for the test session's processes."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for root in roots:
-        for entry in sorted(root.iterdir()):
-            if entry.is_dir() and not (dest / entry.name).exists():
-                (dest / entry.name).symlink_to(entry)
-    return dest
-
-
 def core_api() -> k8s.CoreV1Api:
     from kubernetes import client as k8s
 
@@ -1054,6 +1043,8 @@ def main() -> None:
 
     began = time.monotonic()
     load_start = load_average()
+    from labapp.ops.devstack import combined_lab_root
+
     labs_root = Path(tempfile.mkdtemp(prefix="labapp-bench-labs-"))
     combined_lab_root(labs_root, SHIPPED_LABS, TEST_LABS)
     figures: dict[str, Any] = {

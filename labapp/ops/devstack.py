@@ -20,6 +20,17 @@ from labapp.ops.waiting import wait_for
 REPO = Path(__file__).resolve().parents[2]
 
 
+def combined_lab_root(dest: Path, *roots: Path) -> Path:
+    """One lab root that holds the labs of several (as symlinks): for processes that
+    serve both the shipped labs and the test labs (the test session's, a benchmark's)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for root in roots:
+        for entry in sorted(root.iterdir()):
+            if entry.is_dir() and not (dest / entry.name).exists():
+                (dest / entry.name).symlink_to(entry)
+    return dest
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -185,7 +196,11 @@ class Stack:
             raise RuntimeError(f"the tracker exited: {(self.logs / log_name).read_text()[-2000:]}")
         return tracker
 
-    def start_uvicorn(self, port: int, host: str = "127.0.0.1") -> subprocess.Popen:
+    def start_uvicorn(
+        self, port: int, host: str = "127.0.0.1", *, workers: int = 1
+    ) -> subprocess.Popen:
+        """uvicorn with `workers` processes (they share nothing but the database
+        and Redis, so any of them can serve any request and any stream)."""
         server = self.spawn(
             [
                 sys.executable,
@@ -196,6 +211,8 @@ class Stack:
                 host,
                 "--port",
                 str(port),
+                "--workers",
+                str(workers),
                 "--no-access-log",
             ],
             "uvicorn.log",
