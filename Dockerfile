@@ -28,4 +28,5 @@ RUN mkdir -p /var/lib/labapp && chown labapp:labapp /var/lib/labapp \
        python manage.py collectstatic --noinput -v 0
 USER labapp
 EXPOSE 8000
-CMD ["python", "-m", "uvicorn", "labapp.asgi:application", "--host", "0.0.0.0", "--port", "8000"]
+# One uvicorn process per core unless LABAPP_WEB_WORKERS says otherwise.
+CMD ["sh", "-c", "export WEB_CONCURRENCY=${LABAPP_WEB_WORKERS:-$(nproc)} && exec python -m uvicorn labapp.asgi:application --host 0.0.0.0 --port 8000"]

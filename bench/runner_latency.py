@@ -65,7 +65,9 @@ def provision_many(count: int) -> tuple[dict[str, float], User, Sandbox]:
     # Queueing counts: a learner waits from their click to a ready sandbox.
     seconds = [(s.ready_at - s.created_at).total_seconds() for s in ready if s.ready_at]
     result = {**summary(seconds), "wall_s": round(wall, 1), "failed": len(final) - len(ready)}
-    return result, ready[0].owner, ready[0]
+    owner = ready[0].owner
+    assert owner is not None  # made for a learner, never pooled
+    return result, owner, ready[0]
 
 
 def latency(user: User, sandbox: Sandbox, base_url: str, runs: int) -> dict[str, Any]:

@@ -3,6 +3,7 @@ development default, so `make up` works on a fresh machine with nothing set."""
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -141,6 +142,15 @@ CELERY_TASK_ROUTES = {
     "labapp.runs.tasks.*": {"queue": "interactive"},
     "labapp.sandboxes.tasks.*": {"queue": "provisioning"},
 }
+# Processes, for `manage.py runlab` and docker-compose.yml. A learner's command spends
+# its time waiting on kubectl, so the interactive worker runs twice as many processes
+# as there are cores; uvicorn runs one per core.
+_CORES = len(os.sched_getaffinity(0))
+WORKER_CONCURRENCY = env_int("LABAPP_WORKER_CONCURRENCY", 2 * _CORES)
+WEB_WORKERS = env_int("LABAPP_WEB_WORKERS", _CORES)
+# A worker that consumes only the provisioning queue raises its niceness by this
+# much (0: not at all), so provisioning never competes with clicks for the CPU.
+PROVISIONING_NICE = env_int("LABAPP_PROVISIONING_NICE", 10)
 # Every periodic job, in one place.
 CELERY_BEAT_SCHEDULE = {
     "reap-stuck-runs": {"task": "labapp.runs.tasks.reap_runs", "schedule": 10.0},
@@ -154,6 +164,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "labapp.sandboxes.tasks.retry_sandbox_teardowns",
         "schedule": 60.0,
     },
+    # Warm pools: standing pools per lab, recycling, closing ended ones, refilling.
+    "tend-pools": {"task": "labapp.sandboxes.tasks.tend_pools", "schedule": 15.0},
 }
 
 # Commands: how long one may run, how much output it may keep.
@@ -203,9 +215,36 @@ RATELIMITS = {
 
 SANDBOX_HOME = Path(env_str("LABAPP_SANDBOX_HOME", str(VAR_DIR / "sandboxes")))
 SANDBOX_TOKEN_SECONDS = env_int("LABAPP_SANDBOX_TOKEN_SECONDS", 4 * 3600)
+# The key learners' kubeconfigs (their tokens) are encrypted with in the database;
+# empty: derived from SECRET_KEY. Any long random string; also LABAPP_TOKEN_KEY_FILE.
+# Every machine running workers needs the same one.
+TOKEN_KEY = env_str("LABAPP_TOKEN_KEY", "")
 # A sandbox outside a workshop expires after this long without a run or a visit
 # to its lab page (a workshop's sandboxes live as long as the workshop says).
 SELF_PACED_IDLE_MINUTES = env_int("LABAPP_SELF_PACED_IDLE_MINUTES", 120)
+
+# Warm pools (labapp/sandboxes/pools.py). A workshop keeps this percentage of its
+# capacity provisioned per lab, from POOL_LEAD_MINUTES before it starts until it ends;
+# each self-paced lab keeps POOL_SELF_PACED_SIZE ready (0: no standing pools). At
+# most POOL_CONCURRENCY pooled sandboxes provision at once, on the provisioning
+# queue, so a learner's own sandbox never waits behind a pool's. Unclaimed sandboxes
+# older than POOL_MAX_AGE_MINUTES are torn down and replaced.
+POOL_WORKSHOP_PERCENT = env_int("LABAPP_POOL_WORKSHOP_PERCENT", 100)
+POOL_LEAD_MINUTES = env_int("LABAPP_POOL_LEAD_MINUTES", 60)
+POOL_SELF_PACED_SIZE = env_int("LABAPP_POOL_SELF_PACED_SIZE", 2)
+POOL_CONCURRENCY = env_int("LABAPP_POOL_CONCURRENCY", 1)
+POOL_MAX_AGE_MINUTES = env_int("LABAPP_POOL_MAX_AGE_MINUTES", 720)
+for _name, _value in {
+    "LABAPP_POOL_WORKSHOP_PERCENT": POOL_WORKSHOP_PERCENT,
+    "LABAPP_POOL_LEAD_MINUTES": POOL_LEAD_MINUTES,
+    "LABAPP_POOL_SELF_PACED_SIZE": POOL_SELF_PACED_SIZE,
+    "LABAPP_POOL_CONCURRENCY": POOL_CONCURRENCY,
+    "LABAPP_POOL_MAX_AGE_MINUTES": POOL_MAX_AGE_MINUTES,
+}.items():
+    if _value < 0:
+        raise ImproperlyConfigured(f"{_name}={_value} must not be negative.")
+# Where learners reach this site, for the join links `manage.py workshop` prints.
+PUBLIC_URL = env_str("LABAPP_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 
 # Kubernetes. An empty LABAPP_KUBECONFIG means "the local control plane
 # named LOCALCLUSTER_NAME", which `manage.py localcluster up` provides.

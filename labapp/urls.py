@@ -33,6 +33,7 @@ urlpatterns = [
     path("sandboxes/<slug:slug>/runs/", learning.run_create, name="run-create"),
     path("runs/<int:run_id>/", run_views.run_detail, name="run-detail"),
     path("runs/<int:run_id>/stream/", run_views.run_stream, name="run-stream"),
+    path("runs/<int:run_id>/cancel/", run_views.run_cancel, name="run-cancel"),
     path("teach/", teach.workshops, name="teach"),
     path("teach/<str:code>/", teach.dashboard_page, name="teach-dashboard"),
     path(

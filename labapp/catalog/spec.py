@@ -16,17 +16,80 @@ class CommandSpec:
 
 
 @dataclass(frozen=True)
+class AlternativeSpec:
+    """Another way a learner may do a step: rehearsal proves it passes too."""
+
+    title: str
+    commands: tuple[CommandSpec, ...]
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class MistakeSpec:
+    """A wrong attempt learners really make, and the feedback they must get: `check`
+    (a check's title) stays failing, and while `when` holds it names the mistake
+    with `message`. Rehearsal proves both."""
+
+    title: str
+    commands: tuple[CommandSpec, ...]
+    check: str
+    when: Check
+    message: str
+    # Seconds rehearsal watches the step after the mistake: it must never pass.
+    settle: float = 5.0
+    line: int = 0
+
+
+@dataclass(frozen=True)
 class StepSpec:
     id: str
     title: str
     text: str  # Markdown, with {{ ns.X }} placeholders
     commands: tuple[CommandSpec, ...]
+    # The checks a mistake names come wrapped (catalog.diagnosis.Diagnosed), so every
+    # evaluation (the tracker, Check again, rehearsal) names the mistake it sees.
     checks: tuple[Check, ...]
     hints: tuple[str, ...] = ()
     solution: str = ""
     # Command lines a learner may run in a container at this step (`kubectl
     # exec … -- whoami`). Declaring any grants pods/exec to the sandbox.
     exec_commands: tuple[str, ...] = ()
+    alternatives: tuple[AlternativeSpec, ...] = ()
+    mistakes: tuple[MistakeSpec, ...] = ()
+    # Per check, in order: why it may already hold before the step ("" when it must
+    # fail there, which rehearsal proves).
+    holds_before: tuple[str, ...] = ()
+
+    def holds_before_reason(self, index: int) -> str:
+        return self.holds_before[index] if index < len(self.holds_before) else ""
+
+    def mistake_for(self, message: str) -> MistakeSpec | None:
+        """The mistake whose feedback this is (an outcome's detail), if any."""
+        for mistake in self.mistakes:
+            if mistake.message == message:
+                return mistake
+        return None
+
+
+@dataclass(frozen=True)
+class SeedCommand:
+    """A command as the seed page prints it, and the step it belongs to."""
+
+    step: str
+    run: str  # verbatim
+    real_nodes_only: bool = False
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class SeedSpec:
+    """The page a lab comes from: its commands must keep working verbatim in the
+    command box once its namespaces and folders are mapped to the learner's."""
+
+    page: str
+    # The page's folder prefix -> the workspace folder it maps to.
+    folders: dict[str, str]
+    commands: tuple[SeedCommand, ...]
 
 
 @dataclass(frozen=True)
@@ -45,6 +108,9 @@ class LabSpec:
     # The only images the pod guard lets run privileged in this lab's sandboxes.
     # On clusters with real nodes such a lab also needs the operator's opt-in.
     privileged_images: tuple[str, ...] = field(default=())
+    seed: SeedSpec | None = None
+    # Show the learner the API server's Pod Security audit records for their namespaces.
+    audit_panel: bool = False
 
     @property
     def exec_commands(self) -> tuple[str, ...]:
@@ -56,3 +122,17 @@ class LabSpec:
             if step.id == step_id:
                 return step
         raise KeyError(step_id)
+
+
+@dataclass(frozen=True)
+class ModuleSpec:
+    """Labs taught in order, as one module (`lab_steps/modules.yaml`)."""
+
+    id: str
+    title: str
+    summary: str
+    lab_ids: tuple[str, ...]
+
+    def next_after(self, lab_id: str) -> str | None:
+        index = self.lab_ids.index(lab_id)
+        return self.lab_ids[index + 1] if index + 1 < len(self.lab_ids) else None

@@ -10,7 +10,7 @@ import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import celpy
 
@@ -27,6 +27,7 @@ from labapp.checks.outcome import Outcome
 from labapp.checks.paths import MISSING, lookup, parse_path
 from labapp.clusters.client import ClusterUnreachable
 from labapp.clusters.objects import KubeObject, UnknownKind
+from labapp.lib.placeholders import render
 
 
 @dataclass(frozen=True)
@@ -270,22 +271,49 @@ class Cel(_ObjectCheck):
 @dataclass(frozen=True)
 class OutputMatches(Check):
     kind: ClassVar[str] = "output"
-    placeholder_fields: ClassVar[tuple[str, ...]] = ("pattern",)
-    pattern: str
+    # One regex, or a list of alternatives (the forms kubectl can print a fact in):
+    # any one matching is a match.
+    pattern: str | tuple[str, ...]
     stream: str = "any"
     negate: bool = False
 
     def __post_init__(self) -> None:
         if self.stream not in ("stdout", "stderr", "any"):
             raise CheckSpecError("stream", "`stream` must be stdout, stderr or any")
-        try:
-            re.compile(self.pattern)
-        except re.error as exc:
-            raise CheckSpecError("pattern", f"`pattern` is not a valid regex: {exc}") from exc
+        if not self.patterns:
+            raise CheckSpecError("pattern", "`pattern` needs at least one regex")
+        for pattern in self.patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise CheckSpecError(
+                    "pattern", f"`pattern` {pattern!r} is not a valid regex: {exc}"
+                ) from exc
+
+    @property
+    def patterns(self) -> tuple[str, ...]:
+        return (self.pattern,) if isinstance(self.pattern, str) else self.pattern
+
+    def templated(self) -> list[str]:
+        return [*self.patterns, *super().templated()]
+
+    def render(self, namespaces: Mapping[str, str]) -> Self:
+        rendered = tuple(render(pattern, namespaces) for pattern in self.patterns)
+        pattern = rendered[0] if isinstance(self.pattern, str) else rendered
+        return dataclasses.replace(super().render(namespaces), pattern=pattern)
 
     def describe(self) -> str:
         where = "the output" if self.stream == "any" else self.stream
-        return f"{where} {'does not match' if self.negate else 'matches'} /{self.pattern}/"
+        verb = "does not match" if self.negate else "matches"
+        if len(self.patterns) == 1:
+            return f"{where} {verb} /{self.patterns[0]}/"
+        return f"{where} {verb} one of " + ", ".join(f"/{p}/" for p in self.patterns)
+
+    def _search(self, text: str) -> re.Match[str] | None:
+        for pattern in self.patterns:
+            if found := re.search(pattern, text, re.MULTILINE):
+                return found
+        return None
 
     def evaluate(self, ctx: CheckContext) -> Outcome:
         """Passes when any run counted for the step printed what is expected (or, with
@@ -293,7 +321,7 @@ class OutputMatches(Check):
         if not ctx.outputs:
             return self._fail(self.describe(), "no command has run in this step yet")
         texts = [self._text(output) for output in ctx.outputs]
-        matches = [re.search(self.pattern, text, re.MULTILINE) for text in texts]
+        matches = [self._search(text) for text in texts]
         for found in matches:
             if bool(found) != self.negate:
                 return self._pass(found.group(0) if found else "")
@@ -366,6 +394,7 @@ _COERCE: dict[str, Callable[[Any], Any]] = {
     "count": lambda v: _typed(v, int, "an integer"),
     "wait": lambda v: _bounded_wait(v),
     "negate": lambda v: _typed(v, bool, "true or false"),
+    "pattern": lambda v: _patterns(v),
 }
 
 
@@ -377,6 +406,15 @@ def _coerce(kind: str, name: str, value: Any) -> Any:
     if not isinstance(value, str):
         raise CheckSpecError(name, f"`{name}` must be a string")
     return value
+
+
+def _patterns(value: Any) -> str | tuple[str, ...]:
+    """One regex, or a non-empty list of them."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list | tuple) and value and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise CheckSpecError("pattern", "`pattern` must be a regex or a list of regexes")
 
 
 def _typed(value: Any, kind: type, what: str) -> Any:

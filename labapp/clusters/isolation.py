@@ -13,7 +13,11 @@ learner may make, and how many, is in `learner_access`.
 from __future__ import annotations
 
 import base64
+import copy
 import datetime as dt
+import hashlib
+import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +29,13 @@ from urllib3.exceptions import HTTPError
 
 from labapp.clusters.client import ClusterUnreachable, api_client, describe_api_error
 from labapp.clusters.learner_access import Quota, learner_rules, strip_finalizers
-from labapp.clusters.objects import apply_objects, delete_object
-from labapp.clusters.pod_guard import guard_namespace_metadata, pod_guard_objects, verify_pod_guard
+from labapp.clusters.objects import apply_objects, delete_object, list_objects
+from labapp.clusters.pod_guard import (
+    PodGuardNotEnforced,
+    guard_namespace_metadata,
+    pod_guard_objects,
+    verify_pod_guard,
+)
 
 LEARNERS_NAMESPACE = "labapp-learners"
 LEARNERS_GROUP = f"system:serviceaccounts:{LEARNERS_NAMESPACE}"
@@ -35,6 +44,16 @@ SANDBOX_LABEL = "labapp.dev/sandbox"
 LOGICAL_LABEL = "labapp.dev/logical-namespace"
 PSA_PREFIX = "pod-security.kubernetes.io/"
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+# The cluster-wide guard objects: labelled so they can be listed, and stamped with
+# a hash of their definition so a new version of this code applies its own.
+GUARD_LABELS = {"app.kubernetes.io/managed-by": "labapp", "labapp.dev/cluster-guard": "true"}
+GUARD_SELECTOR = "labapp.dev/cluster-guard=true"
+GUARD_HASH_ANNOTATION = "labapp.dev/guard-hash"
+GUARD_RECHECK_SECONDS = 300.0
+# Sandbox objects applied at once (see apply_objects).
+APPLY_PARALLEL = 8
+# API server identity -> when this process last found the guard in place (monotonic).
+_guard_checked: dict[str, float] = {}
 
 
 @dataclass(frozen=True)
@@ -48,87 +67,142 @@ def account_name(sandbox_id: str) -> str:
     return f"learner-{sandbox_id}"
 
 
-def ensure_cluster_guard(admin_kubeconfig: Path) -> None:
-    """Objects shared by every sandbox: the learners' namespace, the namespace
-    policy and the pod guard. Cluster-scoped: RBAC gives learners nothing there."""
+def ensure_cluster_guard(admin_kubeconfig: Path, *, force: bool = False) -> bool:
+    """Put the objects every sandbox shares in place, once per cluster: the
+    learners' namespace, the namespace policy and the pod guard.
+
+    A process remembers, per API server (its address and the uid of its
+    kube-system namespace, so a cluster rebuilt at the same address counts as
+    new), that it found them in place, and looks again after
+    GUARD_RECHECK_SECONDS: three reads, and an apply only when one is missing
+    or differs from this code's version (a hash annotation on each). `force`
+    applies them whatever it remembers. Returns True when it applied them."""
+    api = api_client(admin_kubeconfig)
+    try:
+        system = k8s.CoreV1Api(api).read_namespace("kube-system", _request_timeout=10)
+    except (ApiException, HTTPError, OSError) as exc:
+        raise ClusterUnreachable(f"{api.configuration.host}: {describe_api_error(exc)}") from exc
+    identity = f"{api.configuration.host} {system.metadata.uid if system.metadata else ''}"
+    checked = _guard_checked.get(identity)
+    if not force and checked is not None and time.monotonic() - checked < GUARD_RECHECK_SECONDS:
+        return False
+    objects = cluster_guard_objects()
+    digest = hashlib.sha256(json.dumps(objects, sort_keys=True).encode()).hexdigest()[:16]
+    applied = force or not _guard_in_place(admin_kubeconfig, objects, digest)
+    if applied:
+        stamped = copy.deepcopy(objects)
+        for body in stamped:
+            body["metadata"].setdefault("annotations", {})[GUARD_HASH_ANNOTATION] = digest
+        apply_objects(admin_kubeconfig, stamped, parallel=4)
+    _guard_checked[identity] = time.monotonic()
+    return applied
+
+
+def forget_cluster_guard() -> None:
+    """Look at the cluster's guard objects again before the next sandbox."""
+    _guard_checked.clear()
+
+
+def _guard_in_place(admin_kubeconfig: Path, objects: list[dict], digest: str) -> bool:
+    """Every guard object exists with this code's hash."""
+    for api_version, kind in sorted({(body["apiVersion"], body["kind"]) for body in objects}):
+        names = {body["metadata"]["name"] for body in objects if body["kind"] == kind}
+        found = {
+            obj.name: obj.body["metadata"].get("annotations") or {}
+            for obj in list_objects(
+                admin_kubeconfig,
+                api_version=api_version,
+                kind=kind,
+                namespace=None,
+                label_selector=GUARD_SELECTOR,
+            )
+        }
+        if any(found.get(name, {}).get(GUARD_HASH_ANNOTATION) != digest for name in names):
+            return False
+    return True
+
+
+def cluster_guard_objects() -> list[dict]:
+    """The learners' namespace, the namespace policy and the pod guard.
+    Cluster-scoped: RBAC gives learners nothing there."""
     keep_labels = _all_except("Labels", f"k.startsWith('{PSA_PREFIX}')")
     keep_annotations = _all_except("Annotations", f"k == '{LAST_APPLIED}'")
-    apply_objects(
-        admin_kubeconfig,
-        [
-            {
-                "apiVersion": "v1",
-                "kind": "Namespace",
-                "metadata": {
-                    "name": LEARNERS_NAMESPACE,
-                    "labels": {"app.kubernetes.io/managed-by": "labapp"},
-                },
+    objects: list[dict] = [
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {
+                "name": LEARNERS_NAMESPACE,
+                "labels": {"app.kubernetes.io/managed-by": "labapp"},
             },
-            {
-                "apiVersion": "admissionregistration.k8s.io/v1",
-                "kind": "ValidatingAdmissionPolicy",
-                "metadata": {"name": GUARD_POLICY},
-                "spec": {
-                    "failurePolicy": "Fail",
-                    "matchConstraints": {
-                        "resourceRules": [
-                            {
-                                "apiGroups": [""],
-                                "apiVersions": ["v1"],
-                                "operations": ["UPDATE"],
-                                "resources": ["namespaces"],
-                            }
-                        ]
-                    },
-                    "matchConditions": [
+        },
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": GUARD_POLICY},
+            "spec": {
+                "failurePolicy": "Fail",
+                "matchConstraints": {
+                    "resourceRules": [
                         {
-                            "name": "is-learner",
-                            "expression": f"'{LEARNERS_GROUP}' in request.userInfo.groups",
+                            "apiGroups": [""],
+                            "apiVersions": ["v1"],
+                            "operations": ["UPDATE"],
+                            "resources": ["namespaces"],
                         }
-                    ],
-                    "variables": [
-                        {"name": "newLabels", "expression": _meta_map("object", "labels")},
-                        {"name": "oldLabels", "expression": _meta_map("oldObject", "labels")},
-                        {
-                            "name": "newAnnotations",
-                            "expression": _meta_map("object", "annotations"),
-                        },
-                        {
-                            "name": "oldAnnotations",
-                            "expression": _meta_map("oldObject", "annotations"),
-                        },
-                    ],
-                    "validations": [
-                        {
-                            "expression": keep_labels,
-                            "message": (
-                                f"learners may change only {PSA_PREFIX}* labels on their namespace"
-                            ),
-                            "reason": "Forbidden",
-                        },
-                        {
-                            "expression": keep_annotations,
-                            "message": "learners may not change annotations on their namespace "
-                            f"(only {LAST_APPLIED})",
-                            "reason": "Forbidden",
-                        },
-                        {
-                            "expression": "object.spec == oldObject.spec",
-                            "message": "learners may not change their namespace's spec",
-                            "reason": "Forbidden",
-                        },
-                    ],
+                    ]
                 },
+                "matchConditions": [
+                    {
+                        "name": "is-learner",
+                        "expression": f"'{LEARNERS_GROUP}' in request.userInfo.groups",
+                    }
+                ],
+                "variables": [
+                    {"name": "newLabels", "expression": _meta_map("object", "labels")},
+                    {"name": "oldLabels", "expression": _meta_map("oldObject", "labels")},
+                    {
+                        "name": "newAnnotations",
+                        "expression": _meta_map("object", "annotations"),
+                    },
+                    {
+                        "name": "oldAnnotations",
+                        "expression": _meta_map("oldObject", "annotations"),
+                    },
+                ],
+                "validations": [
+                    {
+                        "expression": keep_labels,
+                        "message": (
+                            f"learners may change only {PSA_PREFIX}* labels on their namespace"
+                        ),
+                        "reason": "Forbidden",
+                    },
+                    {
+                        "expression": keep_annotations,
+                        "message": "learners may not change annotations on their namespace "
+                        f"(only {LAST_APPLIED})",
+                        "reason": "Forbidden",
+                    },
+                    {
+                        "expression": "object.spec == oldObject.spec",
+                        "message": "learners may not change their namespace's spec",
+                        "reason": "Forbidden",
+                    },
+                ],
             },
-            {
-                "apiVersion": "admissionregistration.k8s.io/v1",
-                "kind": "ValidatingAdmissionPolicyBinding",
-                "metadata": {"name": GUARD_POLICY},
-                "spec": {"policyName": GUARD_POLICY, "validationActions": ["Deny"]},
-            },
-            *pod_guard_objects(),
-        ],
-    )
+        },
+        {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": GUARD_POLICY},
+            "spec": {"policyName": GUARD_POLICY, "validationActions": ["Deny"]},
+        },
+        *pod_guard_objects(),
+    ]
+    for body in objects:  # labelled, so that _guard_in_place lists only these
+        body["metadata"].setdefault("labels", {}).update(GUARD_LABELS)
+    return objects
 
 
 def _meta_map(obj: str, field: str) -> str:
@@ -255,7 +329,6 @@ def provision(
 
     `privileged_images`: the only images the pod guard lets run privileged
     here; `exec_allowed`: grant pods/exec (the lab declares exec commands)."""
-    ensure_cluster_guard(admin_kubeconfig)
     objects = sandbox_objects(
         sandbox_id,
         namespaces,
@@ -263,10 +336,25 @@ def provision(
         privileged_images=privileged_images,
         exec_allowed=exec_allowed,
     )
-    apply_objects(admin_kubeconfig, objects)
+    applied_guard = ensure_cluster_guard(admin_kubeconfig)
+    try:
+        _apply_and_verify(admin_kubeconfig, objects, namespaces)
+    except (ClusterUnreachable, PodGuardNotEnforced):
+        if applied_guard:
+            raise
+        # What this process remembered may be stale (the guard deleted, the cluster
+        # rebuilt): put the guard in place again, then try once more.
+        ensure_cluster_guard(admin_kubeconfig, force=True)
+        _apply_and_verify(admin_kubeconfig, objects, namespaces)
+    return issue_token(admin_kubeconfig, sandbox_id=sandbox_id, seconds=token_seconds)
+
+
+def _apply_and_verify(
+    admin_kubeconfig: Path, objects: list[dict], namespaces: dict[str, str]
+) -> None:
+    apply_objects(admin_kubeconfig, objects, parallel=APPLY_PARALLEL)
     for physical in namespaces.values():
         verify_pod_guard(admin_kubeconfig, namespace=physical)
-    return issue_token(admin_kubeconfig, sandbox_id=sandbox_id, seconds=token_seconds)
 
 
 def issue_token(admin_kubeconfig: Path, *, sandbox_id: str, seconds: int) -> LearnerCredentials:

@@ -16,6 +16,7 @@ from labapp.catalog.spec import LabSpec
 from labapp.checks.outcome import Outcome, Status
 from labapp.learning.models import Enrolment, LabProgress, StepProgress, Workshop
 from labapp.runs.models import CommandRun
+from labapp.sandboxes.selectors import PoolStatus, pool_statuses
 
 STUCK_FACTOR = 2  # time on a step above twice the cohort's median for it
 STUCK_FAILURES = 3  # or this many failed checks in a row
@@ -85,6 +86,7 @@ class Dashboard:
     lab: LabSpec
     rows: list[LearnerRow]
     steps: list[StepStats] = field(default_factory=list)
+    pool: PoolStatus | None = None
 
     @property
     def stuck(self) -> list[LearnerRow]:
@@ -128,7 +130,13 @@ def dashboard(
     for row in rows:
         row.stuck_reason = stuck_reason(row, medians)
     rows.sort(key=lambda row: (not row.stuck_reason, row.enrolment.display_name.lower()))
-    return Dashboard(workshop, lab, rows, stats)
+    return Dashboard(workshop, lab, rows, stats, workshop_pool(workshop=workshop, lab_id=lab.id))
+
+
+def workshop_pool(*, workshop: Workshop, lab_id: str) -> PoolStatus | None:
+    """The workshop's warm pool for this lab: ready, provisioning, failed, claimed."""
+    statuses = pool_statuses(pools=workshop.pools.filter(lab_id=lab_id))
+    return statuses[0] if statuses else None
 
 
 def _step_stats(lab: LabSpec, rows: list[LearnerRow]) -> list[StepStats]:

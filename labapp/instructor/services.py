@@ -16,6 +16,7 @@ from labapp.learning.models import Enrolment, LabProgress, Workshop
 from labapp.learning.services import progress_reset_sandbox, progress_reset_step
 from labapp.live.broadcasts import broadcast_publish
 from labapp.sandboxes.models import Sandbox
+from labapp.sandboxes.pools import pool_create, pools_close, pools_extend, workshop_pool_size
 
 CODE_ALPHABET = "".join(c for c in string.ascii_uppercase + string.digits if c not in "0O1I")
 
@@ -36,7 +37,7 @@ def instructor_revoke(*, user: User) -> None:
 @transaction.atomic
 def workshop_create(
     *,
-    instructor: User,
+    instructor: User | None,
     title: str,
     lab_ids: list[str],
     starts_at: dt.datetime,
@@ -44,10 +45,14 @@ def workshop_create(
     capacity: int = 100,
     sandbox_lifetime_minutes: int = 240,
 ) -> Workshop:
+    if not lab_ids:
+        raise ValueError("a workshop needs at least one lab")
     for lab_id in lab_ids:
         get_lab(lab_id)  # LabNotFound names an unknown lab
     if ends_at <= starts_at:
         raise ValueError("a workshop must end after it starts")
+    if capacity <= 0:
+        raise ValueError("a workshop's capacity must be at least 1")
     while True:
         code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(6))
         if not Workshop.objects.filter(join_code=code).exists():
@@ -61,7 +66,22 @@ def workshop_create(
         capacity=capacity,
         sandbox_lifetime_minutes=sandbox_lifetime_minutes,
     )
-    workshop.instructors.add(instructor)
+    if instructor is not None:
+        workshop.instructors.add(instructor)
+    # Its warm pools: one per lab, filled ahead of its start (labapp/sandboxes/pools.py).
+    size = workshop_pool_size(capacity=capacity)
+    if size:
+        workshop.pools.set(
+            pool_create(
+                lab_id=lab_id,
+                title=f"{title} ({code})",
+                size=size,
+                capacity=capacity,
+                starts_at=starts_at,
+                ends_at=ends_at,
+            )
+            for lab_id in dict.fromkeys(lab_ids)
+        )
     return workshop
 
 
@@ -79,6 +99,7 @@ def workshop_extend(*, workshop: Workshop, minutes: int) -> Workshop:
     workshop.ends_at += delta
     workshop.sandbox_lifetime_minutes += minutes
     workshop.save(update_fields=["ends_at", "sandbox_lifetime_minutes"])
+    pools_extend(pools=workshop.pools.all(), delta=delta)
     users = workshop.enrolments.values("user")
     for sandbox in Sandbox.objects.filter(
         owner__in=users, lab_id__in=workshop.lab_ids, expires_at__isnull=False
@@ -87,6 +108,19 @@ def workshop_extend(*, workshop: Workshop, minutes: int) -> Workshop:
         sandbox.expires_at += delta
         sandbox.save(update_fields=["expires_at"])
     return workshop
+
+
+def workshop_close(*, workshop: Workshop, now: dt.datetime | None = None) -> int:
+    """The workshop ends now: nobody joins or claims a sandbox any more, and its
+    pools' unclaimed sandboxes are torn down (returns how many). Learners keep
+    theirs until they expire."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        workshop = Workshop.objects.select_for_update().get(id=workshop.id)
+        if workshop.ends_at > now:
+            workshop.ends_at = now
+            workshop.save(update_fields=["ends_at"])
+    return pools_close(pools=workshop.pools.all(), now=now)
 
 
 def learner_reset(*, enrolment: Enrolment, lab_id: str, step_id: str | None) -> Sandbox:

@@ -13,7 +13,7 @@ from labapp.catalog.registry import LabNotFound, all_labs, get_lab
 from labapp.http import AuthenticatedHttpRequest, HtmxHttpRequest
 from labapp.instructor import charts, exports, services
 from labapp.instructor.roles import instructor_required
-from labapp.instructor.selectors import dashboard, workshop_for_instructor
+from labapp.instructor.selectors import dashboard, workshop_for_instructor, workshop_pool
 from labapp.learning.models import Enrolment, LabProgress, Workshop
 from labapp.runs.models import CommandRun
 
@@ -57,9 +57,22 @@ def workshops(request: AuthenticatedHttpRequest) -> HttpResponse:
 @require_GET
 def dashboard_page(request: AuthenticatedHttpRequest, code: str) -> HttpResponse:
     workshop = workshop_for_instructor(user=request.user, code=code)
+    if request.htmx and request.GET.get("part") == "pool":
+        lab_id = request.GET.get("lab") or workshop.lab_ids[0]
+        if lab_id not in workshop.lab_ids:
+            raise Http404("this workshop has no such lab")
+        pool = workshop_pool(workshop=workshop, lab_id=lab_id)
+        return render(
+            request,
+            "instructor/dashboard.html#pool",
+            {"pool": pool, "code": workshop.join_code, "lab_id": lab_id},
+        )
     board = dashboard(workshop=workshop, lab_id=request.GET.get("lab"))
     context = {
         "board": board,
+        "pool": board.pool,
+        "code": workshop.join_code,
+        "lab_id": board.lab.id,
         "labs": [get_lab(i) for i in workshop.lab_ids],
         "funnel": charts.funnel(board.steps, len(board.rows)),
         "medians": charts.median_times(board.steps),

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 def attempt_start(*, sandbox: Sandbox, command: str, step_id: str = "") -> CommandRun:
     """Record the command and queue it; a refused command is recorded and never queued.
     Without `step_id` (a typed command), it counts for the current step."""
+    assert sandbox.owner_id is not None  # runs start on a learner's sandbox, never a pool's
     if not step_id:
         step_id = (
             LabProgress.objects.filter(user_id=sandbox.owner_id, lab_id=sandbox.lab_id)

@@ -8,6 +8,7 @@ from django.db import models
 from django.utils import timezone
 
 from labapp.checks.outcome import Outcome
+from labapp.sandboxes.models import SandboxPool
 
 
 class Workshop(models.Model):
@@ -23,6 +24,8 @@ class Workshop(models.Model):
     instructors = models.ManyToManyField(
         settings.AUTH_USER_MODEL, related_name="teaching", blank=True
     )
+    # Its warm pools, one per lab (labapp/sandboxes/pools.py).
+    pools = models.ManyToManyField(SandboxPool, related_name="workshops", blank=True)
     broadcast = models.TextField(blank=True)
     broadcast_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

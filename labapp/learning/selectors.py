@@ -8,11 +8,10 @@ from django.contrib.auth.models import User
 from django.http import Http404
 
 from labapp.catalog.registry import get_lab
-from labapp.catalog.rendering import render_markdown
+from labapp.catalog.rendering import rendered_steps
 from labapp.catalog.spec import LabSpec, StepSpec
 from labapp.checks.base import Check
 from labapp.learning.models import LabProgress, StepProgress
-from labapp.lib.placeholders import render
 from labapp.runs.models import CommandRun
 from labapp.sandboxes.models import Sandbox
 
@@ -68,32 +67,52 @@ def lab_progress_for(*, user: User, lab_id: str) -> LabProgress:
     return progress
 
 
-def lab_view(*, user: User, lab_id: str) -> LabView:
+def lab_view(*, user: User, lab_id: str, with_history: bool = True) -> LabView:
+    """The learner's lab: three queries (four `with_history`, for the command box);
+    the steps' text comes rendered from the per-process cache (`rendered_steps`)."""
     lab = get_lab(lab_id)
     progress = lab_progress_for(user=user, lab_id=lab_id)
     sandbox = live_sandbox(user=user, lab_id=lab_id)
     names = sandbox.namespaces if sandbox else {n: n for n in lab.namespaces}
+    rendered = rendered_steps(lab, names)
     rows = {row.step_id: row for row in progress.steps.all()}
     steps = []
     for spec in lab.steps:
-        row = rows[spec.id]
+        row, shown = rows[spec.id], rendered[spec.id]
         steps.append(
             StepView(
                 spec=spec,
                 progress=row,
-                text=render_markdown(spec.text, names),
-                commands=[(render(c.run, names), c.real_nodes_only) for c in spec.commands],
-                hints=[render(h, names) for h in spec.hints[: row.hints_revealed]],
-                solution=render(spec.solution, names) if row.solution_revealed else None,
-                checks=[check.render(names) for check in spec.checks],
+                text=shown.text,
+                commands=list(shown.commands),
+                hints=list(shown.hints[: row.hints_revealed]),
+                solution=shown.solution if row.solution_revealed else None,
+                checks=list(shown.checks),
             )
         )
-    history = list(
-        CommandRun.objects.filter(sandbox__owner=user, sandbox__lab_id=lab_id)
-        .order_by("-queued_at")
-        .values_list("command", flat=True)[:50]
-    )
+    history: list[str] = []
+    if with_history:
+        history = list(
+            CommandRun.objects.filter(sandbox__owner=user, sandbox__lab_id=lab_id)
+            .order_by("-queued_at")
+            .values_list("command", flat=True)[:50]
+        )
     return LabView(lab, progress, sandbox, steps, history[::-1])
+
+
+@dataclass
+class SandboxView:
+    """What the sandbox's status line shows: no steps, nothing rendered."""
+
+    lab: LabSpec
+    sandbox: Sandbox | None
+
+
+def sandbox_view(*, user: User, lab_id: str) -> SandboxView:
+    lab = get_lab(lab_id)
+    if not LabProgress.objects.filter(user=user, lab_id=lab_id).exists():
+        raise Http404("this lab has not been started")
+    return SandboxView(lab, live_sandbox(user=user, lab_id=lab_id))
 
 
 def recent_runs(*, sandbox: Sandbox | None, limit: int = 5) -> list[CommandRun]:

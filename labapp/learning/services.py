@@ -16,6 +16,7 @@ from labapp.catalog.registry import get_lab
 from labapp.checks.outcome import Outcome, Status
 from labapp.learning.models import Enrolment, LabProgress, StepProgress, Workshop
 from labapp.sandboxes.models import Sandbox
+from labapp.sandboxes.pools import sandbox_claim
 from labapp.sandboxes.services import sandbox_create, sandbox_reset
 
 
@@ -91,7 +92,11 @@ def lab_start(*, user: User, lab_id: str, workshop: Workshop | None = None) -> L
         progress.current_step_id = lab.steps[0].id
         progress.save(update_fields=["current_step_id"])
     lifetime = workshop.sandbox_lifetime if workshop else _self_paced_idle()
-    sandbox_create(owner=user, lab_id=lab.id, lifetime=lifetime)
+    # A warm one from the workshop's pool (or the lab's standing pool) when one is
+    # ready: a row update. Otherwise one is made, as before.
+    pools = workshop.pools.filter(lab_id=lab.id) if workshop else None
+    if sandbox_claim(owner=user, lab_id=lab.id, lifetime=lifetime, pools=pools) is None:
+        sandbox_create(owner=user, lab_id=lab.id, lifetime=lifetime)
     return progress
 
 

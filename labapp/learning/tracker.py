@@ -135,9 +135,9 @@ class Tracker:
 
     def catch_up(self) -> None:
         """Judge every learner with a ready sandbox: whatever happened while we were away."""
-        for sandbox_id in Sandbox.objects.filter(state=Sandbox.State.READY).values_list(
-            "id", flat=True
-        ):
+        for sandbox_id in Sandbox.objects.filter(
+            state=Sandbox.State.READY, owner__isnull=False
+        ).values_list("id", flat=True):
             self._ask(sandbox_id, None)
 
     def _read_inbox(self, stop: threading.Event) -> None:
@@ -212,7 +212,8 @@ class Tracker:
 
     def _judge(self, sandbox_id: int, run_id: int | None) -> None:
         sandbox = Sandbox.objects.filter(id=sandbox_id, state=Sandbox.State.READY).first()
-        if sandbox is None or sandbox.is_expired():
+        # A pooled sandbox no learner has claimed (no owner) is nobody's to judge.
+        if sandbox is None or sandbox.owner_id is None or sandbox.is_expired():
             return
         progress = LabProgress.objects.filter(
             user_id=sandbox.owner_id, lab_id=sandbox.lab_id

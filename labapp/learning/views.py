@@ -21,7 +21,7 @@ from labapp.learning import services
 from labapp.learning.attempts import attempt_start
 from labapp.learning.limits import limited_response, rate_limited
 from labapp.learning.models import Enrolment, LabProgress, Workshop
-from labapp.learning.selectors import lab_progress_for, lab_view, recent_runs
+from labapp.learning.selectors import lab_progress_for, lab_view, recent_runs, sandbox_view
 from labapp.learning.tracking import progress_recheck
 from labapp.live import broadcasts
 from labapp.live.sse import relay, sse_response
@@ -141,14 +141,16 @@ def lab_page(request: HtmxHttpRequest, lab_id: str) -> HttpResponse:
 def lab_refresh(request: AuthenticatedHttpRequest, lab_id: str) -> HttpResponse:
     """Progress bar and step states, as out-of-band swaps after a run ends."""
     _lab_or_404(lab_id)
-    view = lab_view(user=request.user, lab_id=lab_id)
+    # The steps' text comes from the rendering cache; no command history is needed.
+    view = lab_view(user=request.user, lab_id=lab_id, with_history=False)
     return render(request, "learning/lab.html#refresh", {"view": view})
 
 
 @login_required
 @require_GET
 def sandbox_status(request: AuthenticatedHttpRequest, lab_id: str) -> HttpResponse:
-    view = lab_view(user=request.user, lab_id=lab_id)
+    _lab_or_404(lab_id)
+    view = sandbox_view(user=request.user, lab_id=lab_id)  # polled: no steps, no Markdown
     response = render(request, "learning/lab.html#sandbox", {"view": view})
     sandbox = view.sandbox
     if request.htmx and sandbox and sandbox.state != Sandbox.State.PROVISIONING:
@@ -178,7 +180,7 @@ def _step_action(
     progress = _progress_with_step(request, lab_id, step_id)
     action(progress=progress, step_id=step_id)
     if request.htmx:
-        view = lab_view(user=request.user, lab_id=lab_id)
+        view = lab_view(user=request.user, lab_id=lab_id, with_history=False)
         step = next(s for s in view.steps if s.spec.id == step_id)
         return render(request, "learning/lab.html#step", {"view": view, "step": step})
     return redirect(reverse("lab", args=[lab_id]) + f"#step-{step_id}")

@@ -19,8 +19,11 @@ class CommandRun(models.Model):
         SUCCEEDED = "succeeded"  # exit 0
         FAILED = "failed"  # non-zero exit, timeout, worker lost, ...
         REFUSED = "refused"  # the restricted shell said no; nothing ran
+        CANCELLED = "cancelled"  # the learner stopped it (a queued one never ran)
 
-    FINAL = (State.SUCCEEDED, State.FAILED, State.REFUSED)
+    FINAL = (State.SUCCEEDED, State.FAILED, State.REFUSED, State.CANCELLED)
+    # The learner may cancel it: it has not ended yet.
+    CANCELLABLE = (State.QUEUED, State.RUNNING)
 
     sandbox = models.ForeignKey(Sandbox, on_delete=models.CASCADE, related_name="runs")
     step_id = models.CharField(max_length=50, blank=True)
@@ -52,6 +55,10 @@ class CommandRun(models.Model):
     @property
     def is_final(self) -> bool:
         return self.state in self.FINAL
+
+    @property
+    def is_cancellable(self) -> bool:
+        return self.state in self.CANCELLABLE
 
     def done_payload(self, *, complete: bool = True) -> dict:
         """What the stream's closing `done` event carries."""

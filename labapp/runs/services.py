@@ -1,4 +1,5 @@
-"""Command runs as records: start (web), claim and execute (worker), finish, reap (beat).
+"""Command runs as records: start (web), claim and execute (worker), finish, cancel
+(web), reap (beat).
 
 What a run counts for (its step, the learner's progress) is the step attempt's
 business, in `labapp.learning.attempts`; nothing here reaches up to it.
@@ -18,15 +19,19 @@ from django.utils import timezone
 from labapp.catalog.registry import get_lab
 from labapp.clusters.tools import default_tools
 from labapp.live.streams import RunStreamWriter
+from labapp.runs.cancel import CancelWatch, cancel_request
+from labapp.runs.learner import learner_user, shell_policy
 from labapp.runs.models import CommandRun
 from labapp.sandboxes.models import Sandbox
 from labapp.sandboxes.services import sandbox_materialize, sandbox_refresh_token
 from labapp.shell.command import run_command_line
 from labapp.shell.execute import RunResult
+from labapp.shell.limits import DEFAULT_LIMITS
 from labapp.shell.parse import CommandRefused, parse_command
 
 log = logging.getLogger(__name__)
 WORKER_LOST = "worker lost: the worker running this command stopped before it finished"
+CANCELLED = "cancelled by the learner"
 MAX_COMMAND_LENGTH = 2000
 
 
@@ -57,7 +62,7 @@ def run_start(*, sandbox: Sandbox, command: str, step_id: str = "") -> CommandRu
         get_lab(sandbox.lab_id).step(step_id)  # KeyError for a step the lab does not have
     command = command.strip()
     try:
-        parse_command(command)
+        parse_command(command, shell_policy(sandbox))
     except CommandRefused as exc:
         return CommandRun.objects.create(
             sandbox=sandbox,
@@ -99,8 +104,9 @@ def run_claim(*, run_id: int, worker: str = "") -> Claimed | None:
 
 
 def run_execute(*, claimed: Claimed) -> RunResult:
-    """Run the command with the learner's own credentials, streaming its output.
-    Raises ClusterUnreachable when the learner's token cannot be renewed."""
+    """Run the command with the learner's own credentials (and, where the worker is
+    root, the sandbox's own uid), streaming its output, until it ends, times out or
+    is cancelled. Raises ClusterUnreachable when the learner's token cannot be renewed."""
     sandbox = sandbox_refresh_token(sandbox=claimed.run.sandbox)
     sandbox_materialize(sandbox=sandbox)
     return run_command_line(
@@ -111,6 +117,10 @@ def run_execute(*, claimed: Claimed) -> RunResult:
         timeout=settings.RUN_TIMEOUT_SECONDS,
         output_cap=settings.RUN_OUTPUT_CAP_BYTES,
         on_chunk=claimed.stream.chunk,
+        policy=shell_policy(sandbox),
+        limits=DEFAULT_LIMITS,
+        user=learner_user(sandbox),
+        cancelled=CancelWatch(claimed.run.id, claimed.stream.client),
     )
 
 
@@ -120,8 +130,11 @@ def run_finish(*, claimed: Claimed, result: RunResult | None = None, error: str 
     fields: dict = {}
     if result is not None:
         succeeded = result.exit_code == 0 and not result.error and not error
+        state = CommandRun.State.SUCCEEDED if succeeded else CommandRun.State.FAILED
+        if result.cancelled:
+            state, error = CommandRun.State.CANCELLED, CANCELLED
         fields.update(
-            state=CommandRun.State.SUCCEEDED if succeeded else CommandRun.State.FAILED,
+            state=state,
             exit_code=result.exit_code,
             stdout=result.stdout,
             stderr=result.stderr,
@@ -141,6 +154,27 @@ def run_finish(*, claimed: Claimed, result: RunResult | None = None, error: str 
         current.finished_at = timezone.now()
         current.save()
     claimed.stream.done(current.done_payload(complete=not claimed.stream.failed))
+    return current
+
+
+def run_cancel(*, run: CommandRun) -> CommandRun:
+    """The learner's Cancel. A queued run ends here as CANCELLED (the worker that
+    takes it finds nothing to run); a running one's worker is told, stops the
+    process group and ends it as CANCELLED; a run that is over stays as it is.
+    Raises CancelUnavailable when the worker cannot be told (Redis is away)."""
+    with transaction.atomic():
+        current = CommandRun.objects.select_for_update().get(id=run.id)
+        if current.state == CommandRun.State.QUEUED:
+            current.state, current.error = CommandRun.State.CANCELLED, CANCELLED
+            current.finished_at = timezone.now()
+            current.save(update_fields=["state", "error", "finished_at"])
+            ended = True
+        else:
+            ended = False
+    if ended:
+        RunStreamWriter(current.id).done(current.done_payload())
+    elif current.state == CommandRun.State.RUNNING:
+        cancel_request(current.id)
     return current
 
 

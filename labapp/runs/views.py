@@ -3,12 +3,15 @@ from __future__ import annotations
 from asgiref.sync import sync_to_async
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
 from labapp.http import AuthenticatedHttpRequest
 from labapp.live.sse import sse_response, valid_stream_id
+from labapp.runs import services
+from labapp.runs.cancel import CancelUnavailable
 from labapp.runs.selectors import run_for_user
 from labapp.runs.sse import RunEvents
 
@@ -37,3 +40,19 @@ async def run_stream(request: HttpRequest, run_id: int) -> StreamingHttpResponse
     after = valid_stream_id(request.headers.get("Last-Event-ID") or request.GET.get("after"))
     events = RunEvents(run_id, after=after, as_json=request.GET.get("format") == "json")
     return sse_response(events)
+
+
+@login_required
+@require_POST
+def run_cancel(request: AuthenticatedHttpRequest, run_id: int) -> HttpResponse:
+    """The run panel's Cancel. With htmx the panel hears the end on its stream;
+    without JavaScript, back to the lab page, which shows the run."""
+    run = run_for_user(run_id=run_id, user=request.user)
+    try:
+        run = services.run_cancel(run=run)
+    except CancelUnavailable as exc:
+        return HttpResponse(str(exc), status=503, content_type="text/plain")
+    if request.htmx:
+        return HttpResponse(status=204)
+    lab_page = reverse("lab", args=[run.sandbox.lab_id])
+    return redirect(f"{lab_page}?run={run.id}#run-{run.id}")

@@ -18,13 +18,13 @@ from django.utils import timezone
 from labapp.catalog.registry import get_lab
 from labapp.catalog.setup import run_lab_setup
 from labapp.catalog.spec import LabSpec
-from labapp.catalog.workspace import render_workspace
 from labapp.clusters import isolation
 from labapp.clusters.client import ClusterUnreachable, nodes_are_simulated
 from labapp.clusters.config import admin_kubeconfig
 from labapp.clusters.tools import default_tools
 from labapp.lib.placeholders import render
 from labapp.sandboxes.models import Sandbox
+from labapp.sandboxes.workspaces import sandbox_materialize
 from labapp.shell.command import describe_failure, run_command_line
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,8 @@ def sandbox_provision(*, sandbox_id: int) -> Sandbox:
             privileged_images=lab.privileged_images,
             exec_allowed=bool(lab.exec_commands),
         )
-        render_workspace(lab, sandbox.namespaces, sandbox.workspace)
+        # The workspace, with kubectl's cache warm for the setup's commands.
+        sandbox_materialize(sandbox=sandbox, provisioning=True)
         problems = run_lab_setup(
             lab,
             namespaces=sandbox.namespaces,
@@ -224,19 +225,6 @@ def sandbox_refresh_token(*, sandbox: Sandbox) -> Sandbox:
     return sandbox
 
 
-def sandbox_materialize(*, sandbox: Sandbox) -> None:
-    """Make sure this machine has the sandbox's kubeconfig and workspace."""
-    sandbox.directory.mkdir(parents=True, exist_ok=True)
-    current = sandbox.kubeconfig_path.read_text() if sandbox.kubeconfig_path.exists() else None
-    if current != sandbox.learner_kubeconfig:
-        tmp = sandbox.kubeconfig_path.with_suffix(".tmp")
-        tmp.write_text(sandbox.learner_kubeconfig)
-        tmp.chmod(0o600)
-        tmp.replace(sandbox.kubeconfig_path)
-    if not sandbox.workspace.exists():
-        render_workspace(get_lab(sandbox.lab_id), sandbox.namespaces, sandbox.workspace)
-
-
 def sandbox_teardown(*, sandbox_id: int) -> Sandbox:
     with transaction.atomic():
         sandbox = Sandbox.objects.select_for_update().get(id=sandbox_id)
@@ -252,6 +240,7 @@ def sandbox_reset(*, sandbox_id: int, replay_steps: list[str] | None = None) -> 
     """Teardown plus a fresh sandbox (new names: the old ones may still be terminating).
     With `replay_steps`, the new sandbox replays those steps' solutions after setup."""
     old = sandbox_teardown(sandbox_id=sandbox_id)
+    assert old.owner is not None  # a learner's: a pooled sandbox is reset once claimed
     return sandbox_create(
         owner=old.owner,
         lab_id=old.lab_id,

@@ -1,7 +1,7 @@
 from celery import shared_task
 from celery.contrib.django.task import DjangoTask
 
-from labapp.sandboxes import services
+from labapp.sandboxes import pools, services
 
 
 # base=DjangoTask: what Celery gives a Django app's tasks anyway; said here so that
@@ -24,3 +24,19 @@ def expire_sandboxes() -> None:
 @shared_task
 def retry_sandbox_teardowns() -> None:
     services.sandboxes_retry_teardown()
+
+
+# Warm pools (labapp/sandboxes/pools.py), on the provisioning queue like the rest.
+@shared_task(base=DjangoTask, acks_late=True)
+def provision_pooled_sandbox(sandbox_id: int) -> None:
+    pools.pooled_sandbox_provision(sandbox_id=sandbox_id)
+
+
+@shared_task(base=DjangoTask)
+def fill_pools() -> None:
+    pools.pools_fill()
+
+
+@shared_task
+def tend_pools() -> None:
+    pools.pools_tend()

@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from labapp.shell.execute import RunResult, ToolPaths, execute
+from labapp.shell.execute import Cancelled, RunResult, ToolPaths, execute
+from labapp.shell.learner_user import LearnerUser
+from labapp.shell.limits import DEFAULT_LIMITS, ProcessLimits
 from labapp.shell.parse import CommandRefused, parse_command
+from labapp.shell.policy import NO_LAB, ShellPolicy
 
 
 def run_command_line(
@@ -18,10 +21,15 @@ def run_command_line(
     timeout: float = 60.0,
     output_cap: int = 256_000,
     on_chunk: Callable[[str, str], None] | None = None,
+    policy: ShellPolicy = NO_LAB,
+    limits: ProcessLimits = DEFAULT_LIMITS,
+    user: LearnerUser | None = None,
+    cancelled: Cancelled | None = None,
 ) -> RunResult:
-    """A refused line comes back as a RunResult with no exit code and the reason."""
+    """A refused line comes back as a RunResult with no exit code and the reason.
+    The options after `on_chunk` are execute's."""
     try:
-        pipeline = parse_command(line)
+        pipeline = parse_command(line, policy)
     except CommandRefused as exc:
         return RunResult(
             exit_code=None,
@@ -41,6 +49,10 @@ def run_command_line(
         timeout=timeout,
         output_cap=output_cap,
         on_chunk=on_chunk,
+        policy=policy,
+        limits=limits,
+        user=user,
+        cancelled=cancelled,
     )
 
 

@@ -1,8 +1,9 @@
 """Run a parsed Pipeline without a shell: argv lists, a bare environment, one process group.
 
 Output is streamed as it arrives (stdout of the last stage, stderr of every
-stage), a deadline and an output cap stop the whole group, and exit codes
-follow bash's `pipefail`.
+stage), a deadline, an output cap and a cancel stop the whole group, and exit
+codes follow bash's `pipefail`. Every process gets resource limits and dies with
+the worker; when a LearnerUser is given, it runs as that uid.
 """
 
 from __future__ import annotations
@@ -19,15 +20,23 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, NoReturn
+from typing import IO, Any, NoReturn
 
+from labapp.shell.learner_user import LearnerUser
+from labapp.shell.limits import DEFAULT_LIMITS, ProcessLimits, child_setup, describe_limit_signal
 from labapp.shell.parse import Pipeline, Stage, Substitution, Word
-from labapp.shell.policy import CommandRefused, vetted_args
+from labapp.shell.policy import NO_LAB, CommandRefused, ShellPolicy, vetted_args
 
 OnChunk = Callable[[str, str], None]
+# Asked between reads; True stops the run as cancelled. It may be slow (a Redis
+# read): the caller throttles it.
+Cancelled = Callable[[], bool]
 
 _READ_SIZE = 65536
 _REAP_GRACE_S = 5.0
+# How long a read waits before the cancel question is asked again.
+_CANCEL_POLL_S = 0.2
+CANCELLED = "cancelled"
 # bash splits an unquoted `$(...)` on IFS, which defaults to these.
 _IFS = re.compile(r"[ \t\n]+")
 
@@ -61,6 +70,7 @@ class RunResult:
     timed_out: bool
     truncated: bool
     error: str | None
+    cancelled: bool = False
 
 
 def execute(
@@ -72,7 +82,13 @@ def execute(
     timeout: float = 60.0,
     output_cap: int = 256_000,
     on_chunk: OnChunk | None = None,
+    policy: ShellPolicy = NO_LAB,
+    limits: ProcessLimits = DEFAULT_LIMITS,
+    user: LearnerUser | None = None,
+    cancelled: Cancelled | None = None,
 ) -> RunResult:
+    """`policy`: what the sandbox's lab allows beyond the fixed tables; `user`: the
+    sandbox's own uid, when the worker may switch to it (see learner_user)."""
     run = _Run(
         tools=tools,
         env=run_environment(kubeconfig=kubeconfig, workdir=workdir),
@@ -80,13 +96,20 @@ def execute(
         timeout=timeout,
         output_cap=output_cap,
         on_chunk=on_chunk,
+        policy=policy,
+        limits=limits,
+        user=user,
+        cancelled=cancelled,
     )
     exit_code: int | None = None
     if not workdir.is_dir():
         run.error = f"the working directory {workdir} does not exist"
     else:
-        with contextlib.suppress(_Stopped):  # run.error says why
-            exit_code, _ = run.pipeline(pipeline, capture=False)
+        try:
+            with contextlib.suppress(_Stopped):  # run.error says why
+                exit_code, _ = run.pipeline(pipeline, capture=False)
+        finally:
+            run.close_tools()
     return RunResult(
         exit_code=exit_code,
         stdout="".join(run.stdout),
@@ -96,6 +119,7 @@ def execute(
         timed_out=run.timed_out,
         truncated=run.truncated,
         error=run.error,
+        cancelled=run.cancelled,
     )
 
 
@@ -110,6 +134,9 @@ def run_environment(*, kubeconfig: Path, workdir: Path) -> dict[str, str]:
         "KUBECACHEDIR": str(workdir / ".kube" / "cache"),
         # kubectl's preferences file can define aliases and default flags.
         "KUBERC": "off",
+        # Two cores are plenty for one learner's kubectl, and keep its threads
+        # (which count against the process limit) few on a large machine.
+        "GOMAXPROCS": "2",
     }
 
 
@@ -127,6 +154,10 @@ class _Run:
         timeout: float,
         output_cap: int,
         on_chunk: OnChunk | None,
+        policy: ShellPolicy,
+        limits: ProcessLimits,
+        user: LearnerUser | None,
+        cancelled: Cancelled | None,
     ) -> None:
         self.tools = tools
         self.env = env
@@ -134,6 +165,14 @@ class _Run:
         self.timeout = timeout
         self.output_cap = output_cap
         self.on_chunk = on_chunk
+        self.policy = policy
+        self.limits = limits
+        self.user = user
+        self.is_cancelled = cancelled
+        self.setup = child_setup(limits, own_uid=user is not None)
+        # Under a learner's uid, tools are started from descriptors the worker
+        # opened: the uid needs no path to them (yq lives in the worker's cache).
+        self.tool_fds: dict[str, int] = {}
         self.start = time.monotonic()
         self.deadline = self.start + timeout
         self.stdout: list[str] = []
@@ -142,6 +181,7 @@ class _Run:
         self.first_byte_s: float | None = None
         self.timed_out = False
         self.truncated = False
+        self.cancelled = False
         self.error: str | None = None
 
     # -- pipelines ----------------------------------------------------------------
@@ -151,11 +191,14 @@ class _Run:
         argvs = [self._argv(stage) for stage in pipeline.stages]
         group = _Group()
         try:
+            self._check_cancel(group)
             self._spawn(group, argvs, pipeline.stages)
             captured = self._pump(group, capture=capture)
             self._wait(group)
         finally:
             group.kill()
+        if self.error is None:
+            self.error = group.limit_reached(self.limits)
         return group.exit_code(), captured
 
     def substitute(self, substitution: Substitution) -> str:
@@ -169,7 +212,7 @@ class _Run:
         args = [field for word in stage.words for field in self._expand(word)]
         try:
             # Checked again on the real argv: a `$(...)` may have produced a flag.
-            run_args = vetted_args(stage.program, args)
+            run_args = vetted_args(stage.program, args, self.policy)
         except CommandRefused as refused:
             self._stop(f"refused: {refused.reason}")
         return [str(self.tools.path_for(stage.program)), *run_args]
@@ -202,8 +245,11 @@ class _Run:
         previous: IO[bytes] | None = None
         for argv, stage in zip(argvs, stages, strict=True):
             try:
+                executable, pass_fds = self._launch(stage.program)
                 proc = subprocess.Popen(
                     argv,
+                    executable=executable,
+                    pass_fds=pass_fds,
                     stdin=previous if previous is not None else subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
@@ -212,14 +258,38 @@ class _Run:
                     # One group for the whole pipeline, so one signal stops all of it.
                     process_group=0 if group.pgid is None else group.pgid,
                     close_fds=True,
+                    preexec_fn=self.setup,
+                    **self._identity(),
                 )
             except OSError as exc:
                 self._stop(f"could not start {stage.program} ({argv[0]}): {exc.strerror or exc}")
             finally:
                 if previous is not None:
                     previous.close()  # the next stage holds it now; EOF and SIGPIPE need that
-            group.add(proc)
+            group.add(proc, stage.program)
             previous = proc.stdout
+
+    def _identity(self) -> dict[str, Any]:
+        """Popen's arguments that switch to the learner's uid (before preexec_fn runs)."""
+        if self.user is None:
+            return {}
+        return {"user": self.user.uid, "group": self.user.gid, "extra_groups": []}
+
+    def _launch(self, program: str) -> tuple[str | None, tuple[int, ...]]:
+        """What Popen starts: the tool's path, or under a learner's uid its descriptor."""
+        if self.user is None:
+            return None, ()
+        fd = self.tool_fds.get(program)
+        if fd is None:
+            fd = os.open(self.tools.path_for(program), os.O_RDONLY | os.O_CLOEXEC)
+            self.tool_fds[program] = fd
+        # The child keeps the descriptor (a script's interpreter reopens it by name).
+        return f"/proc/self/fd/{fd}", (fd,)
+
+    def close_tools(self) -> None:
+        for fd in self.tool_fds.values():
+            os.close(fd)
+        self.tool_fds.clear()
 
     def _pump(self, group: _Group, *, capture: bool) -> bytes:
         """Read until every stream ends; stream the kept ones, capture a substitution's."""
@@ -233,7 +303,9 @@ class _Run:
                 remaining = self.deadline - time.monotonic()
                 if remaining <= 0:
                     self._time_out(group)
-                for key, _ in selector.select(timeout=remaining):
+                self._check_cancel(group)
+                wait = remaining if self.is_cancelled is None else min(remaining, _CANCEL_POLL_S)
+                for key, _ in selector.select(timeout=wait):
                     stream: _Stream = key.data
                     try:
                         data = os.read(key.fd, _READ_SIZE)
@@ -281,6 +353,7 @@ class _Run:
         while not _has_exited(group.procs[0].pid):
             if time.monotonic() >= self.deadline:
                 self._time_out(group)
+            self._check_cancel(group)
             time.sleep(0.005)
 
     # -- stopping -----------------------------------------------------------------
@@ -289,6 +362,12 @@ class _Run:
         self.timed_out = True
         group.kill()
         self._stop(f"timed out after {self.timeout:g}s; stopped")
+
+    def _check_cancel(self, group: _Group) -> None:
+        if self.is_cancelled is not None and self.is_cancelled():
+            self.cancelled = True
+            group.kill()
+            self._stop(CANCELLED)
 
     def _truncate(self, group: _Group) -> NoReturn:
         self.truncated = True
@@ -305,13 +384,15 @@ class _Group:
 
     def __init__(self) -> None:
         self.procs: list[subprocess.Popen[bytes]] = []
+        self.programs: list[str] = []
         self.pgid: int | None = None
         self.killed = False
 
-    def add(self, proc: subprocess.Popen[bytes]) -> None:
+    def add(self, proc: subprocess.Popen[bytes], program: str) -> None:
         if self.pgid is None:
             self.pgid = proc.pid
         self.procs.append(proc)
+        self.programs.append(program)
 
     def kill(self) -> None:
         """SIGKILL the whole group (stragglers included), then reap our children."""
@@ -325,6 +406,15 @@ class _Group:
                     pipe.close()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=_REAP_GRACE_S)
+
+    def limit_reached(self, limits: ProcessLimits) -> str | None:
+        """Why a stage was stopped by one of its resource limits, if one was."""
+        for proc, program in zip(self.procs, self.programs, strict=True):
+            if proc.returncode is not None and proc.returncode < 0:
+                reason = describe_limit_signal(program, -proc.returncode, limits)
+                if reason:
+                    return reason
+        return None
 
     def exit_code(self) -> int:
         """pipefail: the last non-zero status; a writer whose reader left (SIGPIPE) is fine."""

@@ -18,8 +18,10 @@ import bashlex.errors
 
 from labapp.shell.policy import (
     DYNAMIC,
+    NO_LAB,
     PROGRAMS,
     CommandRefused,
+    ShellPolicy,
     describe_char,
     program_refused,
     typed_out,
@@ -71,7 +73,8 @@ class Pipeline:
     stages: tuple[Stage, ...]
 
 
-def parse_command(line: str) -> Pipeline:
+def parse_command(line: str, policy: ShellPolicy = NO_LAB) -> Pipeline:
+    """`policy`: what the sandbox's lab adds (the commands `kubectl exec` may run)."""
     _check_text(line)
     masked = _mask_quoted_text(line)
     try:
@@ -80,7 +83,7 @@ def parse_command(line: str) -> Pipeline:
         raise CommandRefused(_parse_failure(exc)) from None
     if len(nodes) != 1:
         raise CommandRefused("run one command at a time")
-    return _Parser(line).pipeline(nodes[0], depth=0)
+    return _Parser(line, policy).pipeline(nodes[0], depth=0)
 
 
 # --- the raw text ---------------------------------------------------------------
@@ -231,8 +234,9 @@ _CONTROL = {"if", "for", "while", "until", "case"}
 
 
 class _Parser:
-    def __init__(self, line: str) -> None:
+    def __init__(self, line: str, policy: ShellPolicy) -> None:
         self.line = line
+        self.policy = policy
         self.substitutions = 0
 
     def pipeline(self, node: Any, *, depth: int) -> Pipeline:
@@ -269,7 +273,7 @@ class _Parser:
         if not words:
             raise CommandRefused(_EMPTY)
         stage = Stage(_program(words[0]), tuple(words[1:]))
-        vetted_args(stage.program, stage.static_args())
+        vetted_args(stage.program, stage.static_args(), self.policy)
         return stage
 
     def word(self, node: Any, *, depth: int) -> Word:

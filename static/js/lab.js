@@ -76,6 +76,23 @@
     }, 1000);
   });
 
+  // Cancel: the run's stream brings the end (and removes the button); until then,
+  // say it is under way. A refusal (503: the worker could not be told) re-arms it.
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    const form = event.target.closest("form.run-cancel");
+    if (!form) return;
+    const button = form.querySelector("button");
+    button.disabled = true;
+    button.textContent = "Cancelling…";
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    const form = event.target.closest("form.run-cancel");
+    if (!form || event.detail.successful) return;
+    const button = form.querySelector("button");
+    button.disabled = false;
+    button.textContent = "Cancel";
+  });
+
   // A returning learner lands where they left off.
   function showCurrentStep() {
     const current = document.querySelector(".step.current");

@@ -5,7 +5,8 @@ unknown (it stands in as DYNAMIC), and again on the real argv just before a
 stage starts, because a substitution's output can carry flags of its own.
 
 Each program's module holds its tables and checks; `flags` reads every
-program's flags the same way, and `messages` words the refusals.
+program's flags the same way, and `messages` words the refusals. What a lab
+adds (the commands `kubectl exec` may run) comes in as a `ShellPolicy`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from labapp.shell.policy.kubectl import PathArg, check_kubectl, kubectl_path_args
+from labapp.shell.policy.lab import NO_LAB, ShellPolicy
 from labapp.shell.policy.messages import DYNAMIC, CommandRefused, typed_out
 from labapp.shell.policy.spelling import check_flag_spelling, describe_char
 from labapp.shell.policy.text import check_grep, check_head, check_tail, check_wc
@@ -20,10 +22,12 @@ from labapp.shell.policy.yq import YQ_SECURITY_FLAGS, check_yq
 
 __all__ = [
     "DYNAMIC",
+    "NO_LAB",
     "PROGRAMS",
     "YQ_SECURITY_FLAGS",
     "CommandRefused",
     "PathArg",
+    "ShellPolicy",
     "describe_char",
     "kubectl_path_args",
     "program_refused",
@@ -32,25 +36,26 @@ __all__ = [
 ]
 
 # Each check takes the arguments and returns the ones to run the program with.
+# Only kubectl reads the lab's policy.
 _CHECKS: dict[str, Callable[[list[str]], list[str]]] = {
-    "kubectl": check_kubectl,
     "yq": check_yq,
     "grep": check_grep,
     "head": check_head,
     "tail": check_tail,
     "wc": check_wc,
 }
-PROGRAMS = tuple(_CHECKS)
+PROGRAMS = ("kubectl", *_CHECKS)
 
 
-def vetted_args(program: str, args: Sequence[str]) -> list[str]:
+def vetted_args(program: str, args: Sequence[str], policy: ShellPolicy = NO_LAB) -> list[str]:
     """Check `args` against `program`'s policy; return the arguments to run it with."""
-    check = _CHECKS.get(program)
-    if check is None:
+    if program not in PROGRAMS:
         raise program_refused(program)
     for arg in args:
         check_flag_spelling(arg)
-    return check(list(args))
+    if program == "kubectl":
+        return check_kubectl(list(args), policy)
+    return _CHECKS[program](list(args))
 
 
 def program_refused(name: str) -> CommandRefused:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 from labapp.shell.policy import kubectl_tables as tables
 from labapp.shell.policy.flags import Flag, Role, is_number, read_args
+from labapp.shell.policy.kubectl_exec import check_exec, interactive_refused
+from labapp.shell.policy.lab import ShellPolicy
 from labapp.shell.policy.messages import DYNAMIC, CommandRefused, flag_refused, shown, typed_out
 from labapp.shell.policy.paths import check_local_path
 
@@ -20,16 +22,16 @@ class PathArg:
     kustomization: bool  # a kustomize directory, not a file
 
 
-def check_kubectl(args: list[str]) -> list[str]:
+def check_kubectl(args: list[str], policy: ShellPolicy) -> list[str]:
     words = _read(args)
     sub = words.subcommand
     for flag in words.flags:
-        _check_flag(flag, sub)
+        _check_flag(flag, sub, policy)
     _check_placement(words.before_subcommand, sub)
     if sub is None and words.after_dashes:
         raise CommandRefused("`--` before the kubectl subcommand is refused")
     if sub is not None:
-        _check_subcommand(sub, words)
+        _check_subcommand(sub, words, policy)
     return args
 
 
@@ -48,12 +50,14 @@ class _KubectlWords:
     # The same, but keeping anything that might be a flag's value.
     plain_words: list[str] = field(default_factory=list)
     after_dashes: list[str] = field(default_factory=list)
+    dashes: bool = False  # the line has a `--`
 
 
 def _read(args: Sequence[str]) -> _KubectlWords:
     words = _KubectlWords()
     for word in read_args(args, tables.KUBECTL_FLAGS):
         words.flags += word.flags
+        words.dashes = words.dashes or word.role is Role.DASHES
         if word.after_dashes:
             words.after_dashes.append(word.text)
         elif words.subcommand is None:
@@ -77,7 +81,7 @@ def _long_name(flag: Flag, sub: str | None) -> str:
     return tables.BOOL_LETTER_NAMES.get(flag.name, flag.name)
 
 
-def _check_flag(flag: Flag, sub: str | None) -> None:
+def _check_flag(flag: Flag, sub: str | None, policy: ShellPolicy) -> None:
     name = _long_name(flag, sub)
     if name in tables.SANDBOX_FLAGS:
         reason = tables.SANDBOX_FLAGS[name]
@@ -86,11 +90,9 @@ def _check_flag(flag: Flag, sub: str | None) -> None:
         typed = "" if flag.spelling == flag.shown else f" (in `{shown(flag.spelling)}`)"
         raise CommandRefused(f"`{flag.shown}` (`--{name}`){typed} is refused: {reason}")
     if sub in tables.INTERACTIVE_SUBCOMMANDS and name in tables.INTERACTIVE_FLAGS:
-        raise CommandRefused(
-            f"`{flag.spelling}` is refused: interactive sessions (`-i`, `-t`, `--stdin`, "
-            "`--tty`, `--attach`) are not available here; run a single command instead, "
-            "e.g. `kubectl exec POD -- whoami`"
-        )
+        raise interactive_refused(flag.spelling, sub, policy)
+    if name == "raw":
+        _check_raw(flag)
     if name == "v":
         _check_verbosity(flag)
     elif name == "output":
@@ -111,7 +113,7 @@ def _check_placement(before_subcommand: list[Flag], sub: str | None) -> None:
             )
 
 
-def _check_subcommand(sub: str, words: _KubectlWords) -> None:
+def _check_subcommand(sub: str, words: _KubectlWords, policy: ShellPolicy) -> None:
     if DYNAMIC in sub:
         raise typed_out("the kubectl subcommand")
     if sub in tables.REFUSED_SUBCOMMANDS:
@@ -127,11 +129,22 @@ def _check_subcommand(sub: str, words: _KubectlWords) -> None:
         first = words.positionals[0] if words.positionals else None
         if first not in tables.AUTH_SUBCOMMANDS or "reconcile" in words.plain_words:
             raise CommandRefused("only `kubectl auth can-i` and `kubectl auth whoami` are allowed")
+    if sub == "exec":
+        check_exec(words.positionals, words.after_dashes if words.dashes else None, policy)
     if sub == "apply" and "edit-last-applied" in words.plain_words:
         raise CommandRefused("`kubectl apply edit-last-applied` is refused: it opens an editor")
     if sub == "kustomize":
         for directory in words.plain_words + words.after_dashes:
             check_local_path("kubectl kustomize", directory, kustomize=True)
+
+
+def _check_raw(flag: Flag) -> None:
+    """`--raw` sends any request: not to the subresources that open a session."""
+    path = (flag.value or "").partition("?")[0]
+    if tables.SESSION_SUBRESOURCES.search(path):
+        raise CommandRefused(
+            f"`--raw {shown(path)}` is refused: {tables.SESSION_SUBRESOURCE_REASON}"
+        )
 
 
 def _check_verbosity(flag: Flag) -> None:

@@ -6,6 +6,7 @@ not named are left to kubectl, which is why `KUBECTL_FLAGS` reads values warily.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 from labapp.shell.policy.flags import FlagTable, names
@@ -151,3 +152,11 @@ PATH_FLAGS = {
 }
 
 MAX_VERBOSITY = 6
+
+# Subresources that open a session into a pod or node, or reach through the API
+# server into the cluster's network; `--raw` must not reach them.
+SESSION_SUBRESOURCES = re.compile(r"/(exec|attach|portforward|proxy)(/|$)")
+SESSION_SUBRESOURCE_REASON = (
+    "it reaches a pod's or node's exec, attach, port-forward or proxy endpoint; "
+    "commands run in containers only as `kubectl exec POD -- COMMAND`"
+)

@@ -1,7 +1,9 @@
-"""yq: it may only transform what comes through the pipe.
+"""yq: it may only transform what comes through the pipe, read as YAML or JSON.
 
 The argv is rebuilt: the expression goes in `--expression=`, the input is `-`, and
 yq's own security switches are added, so nothing the learner types reaches a file.
+Input is YAML or JSON only: kubectl prints nothing else, and yq's other parsers
+(XML, properties, CSV, Lua, TOML, ...) are surface a lab never needs.
 """
 
 from __future__ import annotations
@@ -24,10 +26,12 @@ YQ_SECURITY_FLAGS = ("--security-disable-file-ops", "--security-disable-env-ops"
 _SUBCOMMANDS = names("eval e eval-all ea")
 _FORMATS = names(
     """
-    auto a yaml y kyaml ky json j props p csv c tsv t xml x base64 base64url uri toml
-    hcl h shell s lua l ini i
+    auto a yaml y yml kyaml ky json j props p properties csv c tsv t xml x base64
+    base64url uri toml hcl h tf shell s sh lua l ini i
     """
 )
+# `auto` reads the pipe as YAML (it goes by a file's extension, and there is none).
+_INPUT_FORMATS = names("yaml y yml json j auto a")
 _BOOL_LETTERS = frozenset("PreCMNjn")
 _VALUE_LETTERS = frozenset("opI")
 # The short letter each allowed long flag is another spelling of.
@@ -66,8 +70,11 @@ _YQ_FLAGS = FlagTable(
 # Operators that read files or the environment, or run programs. A field such as
 # `.status.loadBalancer` is not a call: the name must not follow `.`, `$` or a letter.
 _CALL = re.compile(
-    r"(?<![\w.$])(load\w*|env|strenv|eval|system)\s*\(|(?<![\w.$])envsubst\b|\$ENV\b"
+    r"(?<![\w.$])(\w*load\w*|env|strenv|eval|system)\s*\(|(?<![\w.$])envsubst\b|\$ENV\b"
 )
+# Operators that parse a string in another input format (yq's lexer spells them
+# `from_xml`, `fromxml` or `@xmld`). base64 and URI decoding parse no documents.
+_DECODER = re.compile(r"(?<![\w.$])(from_?(props|xml|csv|tsv)|@(props|xml|csv|tsv)d)\b")
 
 
 def check_yq(args: list[str]) -> list[str]:
@@ -116,6 +123,11 @@ def _check_value(letter: str, value: str | None, word: str) -> None:
             raise CommandRefused(f"yq `{shown(word)}` needs a number, not `{shown(value)}`")
     elif value not in _FORMATS:
         raise CommandRefused(f"yq format `{shown(value)}` is not one of yq's formats")
+    elif letter == "p" and value not in _INPUT_FORMATS:
+        raise CommandRefused(
+            f"yq input format `{shown(value)}` is refused: yq reads YAML or JSON here "
+            "(`-p yaml`, `-p json`)"
+        )
 
 
 def _check_expression(expression: str) -> None:
@@ -124,4 +136,10 @@ def _check_expression(expression: str) -> None:
         raise CommandRefused(
             f"yq `{match.group(0).rstrip('( ')}` is refused: it reads files or the "
             "environment, or runs programs; yq may only transform what comes through the pipe"
+        )
+    decoder = _DECODER.search(expression)
+    if decoder:
+        raise CommandRefused(
+            f"yq `{decoder.group(0)}` is refused: yq reads YAML or JSON here, "
+            "and parses no other format"
         )

@@ -17,7 +17,7 @@ from labapp.clusters.kubectl import kubectl_path
 from labapp.clusters.localcluster import Toolchain
 from labapp.shell.execute import RunResult, ToolPaths, execute, run_environment
 from labapp.shell.parse import CommandRefused, Pipeline, Stage, parse_command
-from labapp.shell.policy import YQ_SECURITY_FLAGS
+from labapp.shell.policy import NO_LAB, YQ_SECURITY_FLAGS, ShellPolicy
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -52,13 +52,15 @@ def run(
     *,
     tools: ToolPaths,
     workdir: Path,
+    policy: ShellPolicy = NO_LAB,
     **options: object,
 ) -> RunResult:
     return execute(
-        parse_command(line),
+        parse_command(line, policy),
         tools=tools,
         kubeconfig=workdir.parent / "kubeconfig",
         workdir=workdir,
+        policy=policy,
         **options,  # type: ignore[arg-type]
     )
 
@@ -148,7 +150,15 @@ def test_environment_is_reduced(
     seen = dict(line.split("=", 1) for line in lines[:-1] if "=" in line)
     seen.pop("PWD", None)  # sh sets it for itself
     assert "hunter2" not in dump.read_text()
-    assert set(seen) == {"KUBECONFIG", "HOME", "PATH", "LANG", "KUBECACHEDIR", "KUBERC"}
+    assert set(seen) == {
+        "KUBECONFIG",
+        "HOME",
+        "PATH",
+        "LANG",
+        "KUBECACHEDIR",
+        "KUBERC",
+        "GOMAXPROCS",
+    }
     assert seen == run_environment(kubeconfig=workdir.parent / "kubeconfig", workdir=workdir)
     assert seen["PATH"] == "/nonexistent"
     assert seen["HOME"] == str(workdir)
@@ -323,9 +333,9 @@ def _recorder(tmp_path: Path, *, get_prints: str) -> tuple[ToolPaths, Path]:
 
 def test_unquoted_substitution_is_word_split(tmp_path: Path, workdir: Path) -> None:
     tools, log = _recorder(tmp_path, get_prints="pod/a\\npod/b\\n\\n")
-    result = run("kubectl exec $(kubectl get pods -o name) -- whoami", tools=tools, workdir=workdir)
+    result = run("kubectl delete $(kubectl get pods -o name)", tools=tools, workdir=workdir)
     assert result.exit_code == 0
-    assert log.read_text().splitlines() == ["get pods -o name", "exec pod/a pod/b -- whoami"]
+    assert log.read_text().splitlines() == ["get pods -o name", "delete pod/a pod/b"]
 
 
 def test_quoted_substitution_stays_one_word(tmp_path: Path, workdir: Path) -> None:

@@ -3,6 +3,9 @@
 `{canary}` in a command stands for a file the attack would create; the
 side-effect tests check it never appears and that no refused program ever started,
 including ones refused only once a `$(...)` has produced their arguments.
+
+HOSTILE is judged as in a lab that declares no exec commands; HOSTILE_IN_EXEC_LAB
+as in one whose steps declare `exec: [whoami]` (the Baseline lab).
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ import pytest
 from labapp.shell.command import run_command_line
 from labapp.shell.execute import RunResult, ToolPaths, execute
 from labapp.shell.parse import CommandRefused, parse_command
-from labapp.shell.policy import PROGRAMS, YQ_SECURITY_FLAGS
+from labapp.shell.policy import NO_LAB, PROGRAMS, YQ_SECURITY_FLAGS, ShellPolicy
+
+WHOAMI_LAB = ShellPolicy.for_lab(["whoami"])
 
 # (command, a fragment the reason must contain)
 HOSTILE: list[tuple[str, str]] = [
@@ -130,6 +135,19 @@ HOSTILE: list[tuple[str, str]] = [
     ("kubectl exec pod --stdin --tty -- sh", "interactive"),
     ("kubectl exec pod -i=true -- sh", "interactive"),
     ("kubectl run x --image=busybox --attach", "interactive"),
+    ("kubectl run x --image=busybox -it -- sh", "interactive"),
+    # exec where the lab declares none: refused whatever it runs
+    ("kubectl exec pod/x -- whoami", "declares no commands"),
+    ("kubectl -n assets exec $(kubectl -n assets get pods -o name) -- whoami", "declares no"),
+    ("kubectl exec pod/x -c assets -- id", "declares no commands"),
+    ("kubectl exec pod/x -- sh -c 'touch {canary}'", "declares no commands"),
+    ("kubectl exec -it pod/x -- sh", "declares no commands"),
+    # sessions through the API server's raw paths
+    ("kubectl create --raw /api/v1/namespaces/x/pods/y/exec -f pod.json", "`--raw"),
+    ("kubectl get --raw /api/v1/namespaces/x/pods/y/attach", "`--raw"),
+    ("kubectl get --raw '/api/v1/namespaces/x/pods/y/portforward?ports=80'", "port-forward"),
+    ("kubectl get --raw=/api/v1/nodes/n/proxy/configz", "`--raw"),
+    ("kubectl get --raw /api/v1/namespaces/x/services/y/proxy/", "`--raw"),
     ("kubectl kustomize assets --enable-helm", "`--enable-helm`"),
     ("kubectl kustomize assets --enable-exec", "`--enable-exec`"),
     ("kubectl kustomize assets --enable-alpha-plugins", "`--enable-alpha-plugins`"),
@@ -171,6 +189,33 @@ HOSTILE: list[tuple[str, str]] = [
     ("yq --expression=.a", "as yq's argument"),
     ("yq '.a' /etc/passwd", "file arguments"),
     ("yq --security-enable-system-operator 'system(\"id\")'", "not allowed"),
+    ("yq 'xml_load(\"/etc/passwd\")'", "`xml_load`"),
+    ("yq 'str_load(\"/etc/passwd\")'", "`str_load`"),
+    # yq reads YAML or JSON only
+    ("kubectl get cm x -o yaml | yq -p xml '.a'", "input format `xml`"),
+    ("yq -p x '.a'", "input format `x`"),
+    ("yq -px '.a'", "input format `x`"),
+    ("yq -p=xml '.a'", "input format `xml`"),
+    ("yq --input-format=props '.a'", "input format `props`"),
+    ("yq --input-format properties '.a'", "input format `properties`"),
+    ("yq -p csv '.a'", "input format `csv`"),
+    ("yq -p tsv '.a'", "input format `tsv`"),
+    ("yq -p lua '.a'", "input format `lua`"),
+    ("yq -p toml '.a'", "input format `toml`"),
+    ("yq -p hcl '.a'", "input format `hcl`"),
+    ("yq -p ini '.a'", "input format `ini`"),
+    ("yq -p base64 '.a'", "input format `base64`"),
+    ("yq -p uri '.a'", "input format `uri`"),
+    ("yq -p kyaml '.a'", "input format `kyaml`"),
+    ("yq -P -p props -o json", "input format `props`"),
+    ("yq -p evil '.a'", "not one of yq's formats"),
+    ("yq '.data.x | from_xml'", "`from_xml`"),
+    ("yq '.data.x | fromxml'", "`fromxml`"),
+    ("yq '.data.x | @xmld'", "`@xmld`"),
+    ("yq '.data.x | from_props'", "`from_props`"),
+    ("yq '.data.x|@propsd'", "`@propsd`"),
+    ("yq '.data.x | from_csv'", "`from_csv`"),
+    ("yq '.data.x | @tsvd'", "`@tsvd`"),
     # grep, head, tail, wc
     ("grep -r password /", "grep `-r`"),
     ("grep -R password .", "grep `-R`"),
@@ -244,21 +289,76 @@ HOSTILE: list[tuple[str, str]] = [
 ]
 
 
+# In a lab that declares `exec: [whoami]`: exec runs that one command, nothing else.
+HOSTILE_IN_EXEC_LAB: list[tuple[str, str]] = [
+    ("kubectl exec pod/x -- sh", "run only `whoami`"),
+    ("kubectl exec pod/x -- bash", "run only `whoami`"),
+    ("kubectl exec pod/x -- id", "run only `whoami`"),
+    ("kubectl exec pod/x -- cat /etc/shadow", "run only `whoami`"),
+    ("kubectl exec pod/x -- sh -c whoami", "run only `whoami`"),
+    ("kubectl exec pod/x -- sh -c 'touch {canary}'", "run only `whoami`"),
+    ("kubectl exec pod/x -- /usr/bin/whoami", "run only `whoami`"),
+    ("kubectl exec pod/x -- whoami --help", "run only `whoami`"),
+    ("kubectl exec pod/x -- whoami x", "run only `whoami`"),
+    ("kubectl exec pod/x -- 'whoami '", "run only `whoami`"),
+    ("kubectl exec pod/x -- whoami -- sh", "run only `whoami`"),
+    ("kubectl exec pod/x -c assets -- env", "run only `whoami`"),
+    ("kubectl exec -c $(kubectl get cm x -o name) pod/x -- sh", "run only `whoami`"),
+    ("kubectl -n assets exec $(kubectl -n assets get pods -o name) -- sh", "run only `whoami`"),
+    ("kubectl exec pod/x -- $(kubectl get cm x -o name)", "must be typed out"),
+    ("kubectl exec pod/x -- whoami $(kubectl get cm x -o name)", "must be typed out"),
+    ('kubectl exec pod/x -- "$(kubectl get cm x -o name)"', "must be typed out"),
+    ("kubectl exec pod/x whoami", "needs `--`"),
+    ("kubectl exec pod/x", "needs `--`"),
+    ("kubectl exec pod/x --", "needs `--`"),
+    ("kubectl exec pod/a pod/b -- whoami", "one pod"),
+    ("kubectl exec pod/a whoami -- whoami", "one pod"),
+    ("kubectl exec -it pod/x -- whoami", "interactive"),
+    ("kubectl exec -ti pod/x -- whoami", "interactive"),
+    ("kubectl exec -i pod/x -- whoami", "interactive"),
+    ("kubectl exec -t pod/x -- whoami", "interactive"),
+    ("kubectl exec --stdin pod/x -- whoami", "interactive"),
+    ("kubectl exec --tty pod/x -- whoami", "interactive"),
+    ("kubectl exec --stdin=true --tty=true pod/x -- whoami", "interactive"),
+    ("kubectl exec pod/x -i=true -- whoami", "interactive"),
+    ("kubectl exec -qit pod/x -- whoami", "interactive"),
+    ("kubectl exec -it pod/x -- sh", "run only `whoami`"),  # the reason names the allowance
+    ("kubectl exec pod/x -- whoami; sh", "`;`"),
+    ("kubectl exec pod/x -- whoami | sh", "`sh` is refused"),
+    ("kubectl attach -it pod/x", "`kubectl attach`"),
+    ("kubectl debug -it pod/x --image=busybox", "`kubectl debug`"),
+    ("kubectl get --raw /api/v1/namespaces/x/pods/y/exec", "`--raw"),
+]
+
+
 def _render(command: str, tmp_path: Path) -> str:
     return command.replace("{canary}", str(tmp_path / "pwned"))
 
 
 def test_the_corpus_is_large() -> None:
-    assert len(HOSTILE) >= 70
+    assert len(HOSTILE) + len(HOSTILE_IN_EXEC_LAB) >= 150
 
 
-@pytest.mark.parametrize(("command", "fragment"), HOSTILE)
+CORPUS = [(command, fragment, NO_LAB) for command, fragment in HOSTILE] + [
+    (command, fragment, WHOAMI_LAB) for command, fragment in HOSTILE_IN_EXEC_LAB
+]
+IDS = [f"{'exec-lab:' if policy.exec_commands else ''}{command}" for command, _, policy in CORPUS]
+
+
+@pytest.mark.parametrize(("command", "fragment", "policy"), CORPUS, ids=IDS)
 def test_hostile_command_is_refused_with_its_reason(
-    command: str, fragment: str, tmp_path: Path
+    command: str, fragment: str, policy: ShellPolicy, tmp_path: Path
 ) -> None:
     with pytest.raises(CommandRefused) as refused:
-        parse_command(_render(command, tmp_path))
+        parse_command(_render(command, tmp_path), policy)
     assert fragment in refused.value.reason
+
+
+def test_the_labs_own_exec_command_is_allowed_where_declared() -> None:
+    line = "kubectl -n assets exec $(kubectl -n assets get pods -o name) -c assets -- whoami"
+    assert parse_command(line, WHOAMI_LAB).stages[0].program == "kubectl"
+    with pytest.raises(CommandRefused, match="declares no commands"):
+        parse_command(line)
 
 
 # --- side effects: nothing runs ----------------------------------------------------
@@ -281,7 +381,10 @@ REFUSED_AFTER_SUBSTITUTION: list[tuple[str, str, str]] = [
     ("kubectl get pods {sub}", "-v9", "verbosity"),
     ("kubectl get pods {sub}", "\u2014kubeconfig=/x", "U+2014 EM DASH"),
     ("kubectl get pods -o {sub}", "go-template-file=/etc/passwd", "go-template-file"),
-    ("kubectl exec {sub} -- sh", "-it pod/x", "interactive"),
+    ("kubectl exec {sub} -- whoami", "-it pod/x", "interactive"),
+    ("kubectl exec {sub} -- whoami", "pod/a pod/b", "one pod"),
+    ("kubectl exec {sub} -- whoami", "pod/a -- sh", "run only `whoami`"),
+    ("kubectl exec pod/x -c {sub} -- whoami", "x -- sh -c id", "run only `whoami`"),
     ("kubectl run x --image=busybox {sub}", "--attach", "interactive"),
     ("kubectl apply {sub}", "-f /etc/passwd", "absolute paths"),
     ("kubectl apply {sub}", "-k https://github.com/evil/repo", "URLs"),
@@ -299,6 +402,7 @@ REFUSED_AFTER_SUBSTITUTION: list[tuple[str, str, str]] = [
 # They prove the stand-ins would have logged a refused stage had it started.
 ALLOWED_AFTER_SUBSTITUTION: list[tuple[str, str, list[str]]] = [
     ("kubectl get pods {sub}", "pod/a", ["kubectl get pods pod/a"]),
+    ("kubectl exec {sub} -- whoami", "pod/a", ["kubectl exec pod/a -- whoami"]),
     ("kubectl apply {sub}", "-f assets/pod.yaml", ["kubectl apply -f assets/pod.yaml"]),
     ("kubectl get pods | grep {sub}", "Running", ["kubectl get pods", "grep Running"]),
     (
@@ -335,10 +439,17 @@ def _ran(log: Path) -> list[str]:
 
 
 def _execute(command: str, tools: ToolPaths, tmp_path: Path) -> RunResult:
+    """In the exec lab: its one allowed exec command is what the substitutions abuse."""
     workdir = tmp_path / "work"
     workdir.mkdir()
-    plan = parse_command(command)  # must parse: only the real argv is refused
-    return execute(plan, tools=tools, kubeconfig=tmp_path / "kubeconfig", workdir=workdir)
+    plan = parse_command(command, WHOAMI_LAB)  # must parse: only the real argv is refused
+    return execute(
+        plan,
+        tools=tools,
+        kubeconfig=tmp_path / "kubeconfig",
+        workdir=workdir,
+        policy=WHOAMI_LAB,
+    )
 
 
 @pytest.mark.parametrize(("command", "payload", "fragment"), REFUSED_AFTER_SUBSTITUTION)
@@ -363,8 +474,10 @@ def test_the_same_stage_runs_when_its_substitution_is_harmless(
     assert sorted(_ran(log)) == sorted([SUBSTITUTION_RAN, *also_ran])
 
 
-@pytest.mark.parametrize(("command", "fragment"), HOSTILE)
-def test_a_hostile_line_starts_nothing(command: str, fragment: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("command", "fragment", "policy"), CORPUS, ids=IDS)
+def test_a_hostile_line_starts_nothing(
+    command: str, fragment: str, policy: ShellPolicy, tmp_path: Path
+) -> None:
     """Through the entry point learners use: refused before anything starts."""
     tools, log = _stand_ins(tmp_path, payload="pod/a")
     workdir = tmp_path / "work"
@@ -375,6 +488,7 @@ def test_a_hostile_line_starts_nothing(command: str, fragment: str, tmp_path: Pa
         kubeconfig=tmp_path / "kubeconfig",
         workdir=workdir,
         timeout=10,
+        policy=policy,
     )
     assert result.exit_code is None
     assert result.error is not None and fragment in result.error

@@ -11,7 +11,10 @@ from labapp.shell.parse import (
     Substitution,
     parse_command,
 )
-from labapp.shell.policy import YQ_SECURITY_FLAGS, vetted_args
+from labapp.shell.policy import YQ_SECURITY_FLAGS, ShellPolicy, vetted_args
+
+# A lab whose steps declare `exec: [whoami]`, as the shipped Baseline lab does.
+WHOAMI_LAB = ShellPolicy.for_lab(["whoami"])
 
 
 def stage(program: str, *words: str) -> Stage:
@@ -51,7 +54,9 @@ def test_pipe_into_yq_removes_quotes() -> None:
 
 
 def test_exec_with_substituted_pod_name() -> None:
-    plan = parse_command("kubectl -n assets exec $(kubectl -n assets get pods -o name) -- whoami")
+    plan = parse_command(
+        "kubectl -n assets exec $(kubectl -n assets get pods -o name) -- whoami", WHOAMI_LAB
+    )
     inner = single("kubectl", "-n", "assets", "get", "pods", "-o", "name")
     assert plan == Pipeline(
         (
@@ -208,7 +213,7 @@ def test_tabs_separate_words() -> None:
     ],
 )
 def test_allowed_commands_parse(line: str) -> None:
-    plan = parse_command(line)
+    plan = parse_command(line, WHOAMI_LAB)
     assert plan.stages[0].program == "kubectl"
 
 

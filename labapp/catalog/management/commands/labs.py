@@ -17,22 +17,32 @@ from labapp.clusters.tools import default_tools
 
 
 class Command(BaseCommand):
-    help = "Validate lab files, or rehearse labs against a fresh sandbox."
+    help = "Validate lab files, or rehearse labs against fresh sandboxes."
 
     def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
         validate = sub.add_parser("validate", help="report every problem with file:line")
         validate.add_argument("path", nargs="?", type=Path, default=None)
-        rehearse = sub.add_parser("rehearse", help="prove each step's checks fail, then pass")
+        rehearse = sub.add_parser(
+            "rehearse",
+            help="prove the solutions, alternatives and mistakes, that checks fail before "
+            "their steps, and that the seed page's commands work",
+        )
         rehearse.add_argument("lab", nargs="?", help="lab id")
         rehearse.add_argument("--all", action="store_true", help="every lab")
         rehearse.add_argument(
             "--kubeconfig",
             type=Path,
             default=None,
-            help="cluster to use (default: the local control plane)",
+            help="cluster to use (default: LABAPP_KUBECONFIG, else the local control plane)",
         )
         rehearse.add_argument("--path", type=Path, default=None, help="lab folder root")
+        rehearse.add_argument(
+            "--jobs",
+            type=int,
+            default=3,
+            help="walks (each in its own fresh sandbox) to run side by side (default 3)",
+        )
 
     def handle(self, *args: object, action: str, **options: Any) -> None:
         if action == "validate":
@@ -62,7 +72,9 @@ class Command(BaseCommand):
             if not chosen:
                 known = ", ".join(lab.id for lab in labs)
                 raise CommandError(f"no lab {options['lab']!r}; known labs: {known}")
-        kubeconfig = options["kubeconfig"]
+        kubeconfig = options["kubeconfig"] or (
+            Path(settings.KUBECONFIG) if settings.KUBECONFIG else None
+        )
         if kubeconfig is None:
             try:
                 cluster = local_cluster()
@@ -75,7 +87,11 @@ class Command(BaseCommand):
         for lab in chosen:
             try:
                 report = rehearse_lab(
-                    lab, kubeconfig=kubeconfig, tools=tools, say=self.stdout.write
+                    lab,
+                    kubeconfig=kubeconfig,
+                    tools=tools,
+                    say=self.stdout.write,
+                    jobs=options["jobs"],
                 )
             except ClusterUnreachable as exc:
                 raise CommandError(f"cannot rehearse {lab.id}: {exc}") from exc

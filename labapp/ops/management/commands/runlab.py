@@ -26,9 +26,29 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
-        parser.add_argument("--workers", type=int, default=2, help="worker processes")
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=settings.WORKER_CONCURRENCY,
+            help="processes of the worker that runs learners' commands "
+            "(default LABAPP_WORKER_CONCURRENCY: twice the cores)",
+        )
+        parser.add_argument(
+            "--web-workers",
+            type=int,
+            default=settings.WEB_WORKERS,
+            help="uvicorn worker processes (default LABAPP_WEB_WORKERS: one per core)",
+        )
 
-    def handle(self, *args: object, host: str, port: int, workers: int, **options: object) -> None:
+    def handle(
+        self,
+        *args: object,
+        host: str,
+        port: int,
+        workers: int,
+        web_workers: int,
+        **options: object,
+    ) -> None:
         say = self.stderr.write
         env = {**os.environ}
         if not settings.KUBECONFIG:
@@ -55,7 +75,7 @@ class Command(BaseCommand):
             stack.start_worker("provisioning", concurrency=1, queues="provisioning")
             stack.start_beat()
             stack.start_tracker()
-            stack.start_uvicorn(port, host)
+            stack.start_uvicorn(port, host, workers=web_workers)
             say(f"[runlab] labapp is up: http://{host}:{port}/  (logs in {logs}; Ctrl-C stops)")
             signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
             while all(process.poll() is None for process in stack.processes):
