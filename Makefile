@@ -1,13 +1,18 @@
-# `make up` and `make test` work on a fresh machine: each runs setup first.
+# `make up` and `make test` work on a fresh machine: each runs setup first. `up` installs only
+# what running needs (setup); `test` and the other developer targets also what testing
+# needs (setup-test: chromium, postgresql, the dev packages, the compose CLI).
 VENV := .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup controlplane up down test test-fast lint typecheck bench bench-quick bench-tracking kind-up
+.PHONY: setup setup-test controlplane up down test test-fast lint typecheck bench bench-quick bench-tracking kind-up
 
 setup:
 	@bash scripts/setup.sh
+
+setup-test:
+	@bash scripts/setup.sh --test
 
 controlplane: setup
 	$(PY) manage.py localcluster build
@@ -18,7 +23,7 @@ up: controlplane
 down: setup
 	$(PY) manage.py localcluster down
 
-test: controlplane
+test: setup-test controlplane
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
@@ -30,30 +35,30 @@ test: controlplane
 # The fast lane: lint, format and every test that needs no control plane, no
 # Redis or Celery stack and no browser (conftest.py marks those `cluster`).
 # Under a minute; --timeout stops a test that waits on the control plane's build.
-test-fast: setup
+test-fast: setup-test
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -q -p no:cacheprovider -m "not cluster" --timeout=60
 
-lint: setup
+lint: setup-test
 	$(VENV)/bin/ruff check .
 
 # mypy with django-stubs; settings in pyproject.toml ([tool.mypy]), files included.
-typecheck: setup
+typecheck: setup-test
 	$(VENV)/bin/mypy
 
 # The default load test: 5 to 100 learners through the Baseline lab (bench/results/latest.*).
-bench: controlplane
+bench: setup-test controlplane
 	$(PY) bench/load.py
 
-bench-quick: controlplane
+bench-quick: setup-test controlplane
 	$(PY) bench/load.py --quick
 
-bench-tracking: controlplane
+bench-tracking: setup-test controlplane
 	$(PY) bench/tracking.py --learners 1,100 --json bench/results/tracking.json
 
 # The other figures: control-plane boot and memory, one command's path against bare kubectl.
-bench-parts: controlplane
+bench-parts: setup-test controlplane
 	$(PY) bench/localcluster_boot.py --json bench/results/localcluster_boot.json
 	$(PY) bench/runner_latency.py
 

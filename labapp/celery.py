@@ -1,11 +1,19 @@
 """Celery, as its Django docs lay it out: settings under the CELERY_ namespace,
-tasks discovered in each app's tasks.py."""
+tasks discovered in each app's tasks.py.
 
+With JSON logs (LABAPP_LOG_FORMAT=json, the default when DJANGO_DEBUG is off) the
+worker and beat log through Django's LOGGING, one JSON object per line, instead of
+Celery's own format; with text logs Celery keeps its own (bench/tracking.py reads it).
+"""
+
+import logging.config
 import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_init
+from celery.signals import celeryd_after_setup, celeryd_init, setup_logging, worker_init
+
+from labapp.environment import env_log_format
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labapp.settings")
 
@@ -27,3 +35,39 @@ def lower_priority_of_provisioning(sender: Any = None, **kwargs: Any) -> None:
     queues = set(sender.app.amqp.queues.consume_from or {}) if sender is not None else set()
     if queues == {PROVISIONING_QUEUE} and settings.PROVISIONING_NICE > 0:
         os.nice(settings.PROVISIONING_NICE)
+
+
+def use_django_logging(**kwargs: Any) -> None:
+    """Celery's setup_logging signal: with a receiver, Celery configures no logging of
+    its own (nor hijacks the root logger), in the worker, its pool processes and beat;
+    Django's LOGGING applies, and LABAPP_LOG_LEVEL sets the level (not `-l`)."""
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)
+
+
+def quiet_banner(sender: Any = None, instance: Any = None, **kwargs: Any) -> None:
+    """The worker's start-up banner is printed, not logged: in JSON mode it is left out
+    (its facts are logged as one line once the worker is set up). Beat's banner is left
+    out with `celery --quiet beat`."""
+    if instance is not None:
+        instance.quiet = True
+
+
+def log_worker_start(sender: Any = None, instance: Any = None, **kwargs: Any) -> None:
+    queues = sorted(instance.app.amqp.queues.consume_from or {}) if instance is not None else []
+    logging.getLogger("celery.apps.worker").info(
+        "worker %s starting",
+        sender,
+        extra={
+            "node": str(sender),
+            "queues": queues,
+            "concurrency": getattr(instance, "concurrency", None),
+        },
+    )
+
+
+if env_log_format() == "json":
+    setup_logging.connect(use_django_logging, weak=False)
+    celeryd_init.connect(quiet_banner, weak=False)
+    celeryd_after_setup.connect(log_worker_start, weak=False)

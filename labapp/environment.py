@@ -60,26 +60,43 @@ def env_list(name: str, default: list[str], environ: Mapping[str, str] | None = 
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+_POSTGRES_SCHEMES = ("postgres", "postgresql", "pgsql")
+
+
 def env_database(name: str, environ: Mapping[str, str] | None = None) -> dict[str, object] | None:
     """A PostgreSQL DATABASES entry from a URL such as
-    postgres://user:password@host:5432/dbname; None when the variable is unset."""
-    from urllib.parse import unquote, urlparse
+    postgres://user:password@host:5432/dbname?sslmode=require (read by dj-database-url:
+    query options such as sslmode, sslrootcert or connect_timeout go to OPTIONS);
+    None when the variable is unset. Also NAME_FILE, for a password kept out of the
+    environment."""
+    import dj_database_url
 
     raw = env_str(name, "", environ).strip()
     if not raw:
         return None
-    url = urlparse(raw)
-    if url.scheme not in ("postgres", "postgresql") or not url.path.strip("/"):
+    scheme = raw.split("://", 1)[0] if "://" in raw else ""
+    if scheme not in _POSTGRES_SCHEMES:
         raise ImproperlyConfigured(
             f"{name} must look like postgres://user:password@host:5432/dbname"
+            f"[?sslmode=require]; it starts with {scheme + '://' if scheme else 'no scheme'}"
         )
-    return {
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": unquote(url.path.strip("/")),
-        "USER": unquote(url.username or ""),
-        "PASSWORD": unquote(url.password or ""),
-        "HOST": url.hostname or "",
-        "PORT": str(url.port or ""),
-        "CONN_MAX_AGE": 60,
-        "CONN_HEALTH_CHECKS": True,
-    }
+    try:
+        config = dj_database_url.parse(raw, conn_max_age=60, conn_health_checks=True)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} cannot be read: {exc}") from None
+    if not config.get("NAME"):
+        raise ImproperlyConfigured(
+            f"{name} names no database: postgres://user:password@host:5432/dbname"
+        )
+    config["PORT"] = str(config.get("PORT") or "")
+    return dict(config)
+
+
+def env_log_format(environ: Mapping[str, str] | None = None) -> str:
+    """LABAPP_LOG_FORMAT: `text` or `json`; by default text while DJANGO_DEBUG is on,
+    else json. The settings, Celery's logging and uvicorn's all read it here."""
+    debug = env_bool("DJANGO_DEBUG", True, environ)
+    log_format = env_str("LABAPP_LOG_FORMAT", "text" if debug else "json", environ)
+    if log_format not in ("text", "json"):
+        raise ImproperlyConfigured(f"LABAPP_LOG_FORMAT={log_format!r} must be text or json")
+    return log_format

@@ -3,6 +3,7 @@ development default, so `make up` works on a fresh machine with nothing set."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import sys
@@ -10,7 +11,14 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from labapp.environment import env_bool, env_database, env_int, env_list, env_str
+from labapp.environment import (
+    env_bool,
+    env_database,
+    env_int,
+    env_list,
+    env_log_format,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("LABAPP_VAR_DIR", str(BASE_DIR / "var")))
@@ -109,7 +117,9 @@ LOGIN_URL = "login"
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = VAR_DIR / "staticfiles"
+# The image collects static files at build time, outside its state volume (a volume
+# would keep the first image's files across upgrades).
+STATIC_ROOT = Path(env_str("LABAPP_STATIC_ROOT", str(VAR_DIR / "staticfiles")))
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -167,6 +177,12 @@ CELERY_BEAT_SCHEDULE = {
     # Warm pools: standing pools per lab, recycling, closing ended ones, refilling.
     "tend-pools": {"task": "labapp.sandboxes.tasks.tend_pools", "schedule": 15.0},
 }
+# Beat touches a heartbeat file on every tick (at least every BEAT_MAX_LOOP_INTERVAL
+# seconds); `manage.py beat_status` fails once it is older than BEAT_HEARTBEAT_MAX_AGE.
+CELERY_BEAT_SCHEDULER = "labapp.ops.beat:HeartbeatScheduler"
+CELERY_BEAT_MAX_LOOP_INTERVAL = 30
+BEAT_HEARTBEAT_FILE = Path(env_str("LABAPP_BEAT_HEARTBEAT_FILE", str(VAR_DIR / "beat.heartbeat")))
+BEAT_HEARTBEAT_MAX_AGE = env_int("LABAPP_BEAT_HEARTBEAT_MAX_AGE", 120)
 
 # Commands: how long one may run, how much output it may keep.
 RUN_TIMEOUT_SECONDS = env_int("LABAPP_RUN_TIMEOUT_SECONDS", 60)
@@ -254,6 +270,21 @@ LOCALCLUSTER_CACHE = Path(
     env_str("LABAPP_LOCALCLUSTER_CACHE", str(Path.home() / ".cache" / "labapp" / "localcluster"))
 )
 KUBECONFIG = env_str("LABAPP_KUBECONFIG", "")
+# The local control plane's API server listens on LOCALCLUSTER_BIND (loopback unless
+# told otherwise: compose says 0.0.0.0 inside its own container), and its certificate
+# carries LOCALCLUSTER_SANS besides the usual names (compose: the service name). Apps
+# on another machine or container reach it by LOCALCLUSTER_HOST, one of those names
+# (empty: loopback), through the kubeconfig `up` writes for that name.
+LOCALCLUSTER_BIND = env_str("LABAPP_LOCALCLUSTER_BIND", "127.0.0.1").strip()
+try:
+    ipaddress.ip_address(LOCALCLUSTER_BIND)
+except ValueError:
+    raise ImproperlyConfigured(
+        f"LABAPP_LOCALCLUSTER_BIND={LOCALCLUSTER_BIND!r} is not an IP address "
+        "(127.0.0.1, or 0.0.0.0 for every interface)"
+    ) from None
+LOCALCLUSTER_SANS = env_list("LABAPP_LOCALCLUSTER_SANS", [])
+LOCALCLUSTER_HOST = env_str("LABAPP_LOCALCLUSTER_HOST", "").strip()
 
 LAB_STEPS_DIR = Path(env_str("LABAPP_LAB_STEPS_DIR", str(BASE_DIR / "lab_steps")))
 
@@ -271,9 +302,8 @@ if not DEBUG:
     SECURE_CONTENT_TYPE_NOSNIFF = True
     CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
-LOG_FORMAT = env_str("LABAPP_LOG_FORMAT", "text" if DEBUG else "json")
-if LOG_FORMAT not in ("text", "json"):
-    raise ImproperlyConfigured(f"LABAPP_LOG_FORMAT={LOG_FORMAT!r} must be text or json")
+# Celery (labapp/celery.py) and uvicorn (labapp/ops/uvicorn_logging.json) follow it too.
+LOG_FORMAT = env_log_format()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -1,12 +1,25 @@
 #!/usr/bin/env bash
-# Bring a fresh machine to a state where the lab runs and its tests pass.
+# Bring a fresh machine to a state where the lab runs (`make up`), or, with --test, where
+# its tests pass too (`make test`).
+#   run profile:  redis-server, .venv with the app's pinned packages, the database migrated.
+#   --test:       also chromium (the browser tests), postgresql (the suite's second run),
+#                 the dev packages (pytest, ruff, mypy, playwright) and the compose CLI
+#                 (built from gopins/compose: the tests validate docker-compose.yml).
 # Idempotent: every step checks before it installs, so a second run is quick.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+profile=run
+case "${1:-}" in
+  --test) profile=test ;;
+  "") ;;
+  *) echo "usage: $0 [--test]" >&2; exit 2 ;;
+esac
+
+APT_PACKAGES=(redis-server)
 # chromium: the real browser for end-to-end tests (Playwright drives it, no download).
 # postgresql: the suite runs a second time on it.
-APT_PACKAGES=(redis-server chromium postgresql)
+[ "$profile" = test ] && APT_PACKAGES+=(chromium postgresql)
 PYTHON=${PYTHON:-python3.11}
 VENV=.venv
 
@@ -26,16 +39,22 @@ if ! command -v go >/dev/null; then
 fi
 
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
-stamp="$VENV/.installed-$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)"
-if [ ! -f "$stamp" ]; then
-  echo "[setup] installing Python packages into $VENV"
+pins=$(cat pyproject.toml constraints.txt | sha256sum | cut -c1-16)
+# The test profile's packages include the run profile's: either stamp satisfies `run`.
+if [ -f "$VENV/.installed-test-$pins" ] || { [ "$profile" = run ] && [ -f "$VENV/.installed-run-$pins" ]; }; then
+  :
+else
+  target="."; [ "$profile" = test ] && target=".[dev]"
+  echo "[setup] installing Python packages ($profile profile) into $VENV"
   "$VENV/bin/pip" install -q --upgrade pip
-  "$VENV/bin/pip" install -q -c constraints.txt -e ".[dev]"
+  "$VENV/bin/pip" install -q -c constraints.txt -e "$target"
   rm -f "$VENV"/.installed-*
-  touch "$stamp"
+  touch "$VENV/.installed-$profile-$pins"
 fi
-# The Docker Compose CLI, built from its Go pin: the tests validate docker-compose.yml.
-command -v go >/dev/null && bash scripts/ensure-compose.sh
+if [ "$profile" = test ]; then
+  # The Docker Compose CLI, built from its Go pin: the tests validate docker-compose.yml.
+  if command -v go >/dev/null; then bash scripts/ensure-compose.sh; fi
+fi
 mkdir -p "${LABAPP_VAR_DIR:-var}"
 "$VENV/bin/python" manage.py migrate --noinput -v 0
 "$VENV/bin/python" manage.py collectstatic --noinput -v 0

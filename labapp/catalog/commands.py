@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 from labapp.shell.parse import CommandRefused, parse_command
-from labapp.shell.policy import PathArg, kubectl_path_args
+from labapp.shell.policy import LAB_VALIDATION, PathArg, ShellPolicy, kubectl_path_args
 
 _KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
 
-def command_problems(command: str, workspace: dict[str, Path]) -> list[str]:
+def command_problems(
+    command: str, workspace: dict[str, Path], *, exec_commands: Sequence[str] | None = None
+) -> list[str]:
+    """`exec_commands`: what the step declares `kubectl exec` may run, judged as the
+    shell judges a learner's command. None: the caller matches each exec against
+    the step's declaration itself (the loader does, naming the step's line), so any
+    one command passes here; every other rule still applies."""
+    policy = LAB_VALIDATION if exec_commands is None else ShellPolicy.for_lab(exec_commands)
     try:
-        pipeline = parse_command(command)
+        pipeline = parse_command(command, policy)
     except CommandRefused as exc:
         return [f"the restricted shell refuses this command: {exc.reason}"]
     problems = []

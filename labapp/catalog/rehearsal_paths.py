@@ -19,7 +19,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from labapp.catalog.commands import command_problems
 from labapp.catalog.diagnosis import unwrap
 from labapp.catalog.rehearsal_report import CheckRow, PathResult, StepReport
 from labapp.catalog.seed import map_seed_command
@@ -34,6 +33,7 @@ from labapp.clusters.objects import ApiReader
 from labapp.lib.placeholders import render
 from labapp.shell.command import describe_failure, run_command_line
 from labapp.shell.execute import ToolPaths
+from labapp.shell.parse import CommandRefused, parse_command
 from labapp.shell.policy import ShellPolicy
 
 SUFFIX_ALPHABET = string.ascii_lowercase + string.digits
@@ -129,6 +129,14 @@ class Walk:
                 problems.append(f"command `{command.run}` failed: {describe_failure(result)}")
         return outputs, problems
 
+    def refusals(self, command: str) -> list[str]:
+        """Why the command box would refuse this line, if it would (without running it)."""
+        try:
+            parse_command(render(command, self.sandbox.namespaces), self.policy)
+        except CommandRefused as exc:
+            return [f"the command box refuses it: {exc}"]
+        return []
+
     def judge(self, step: StepSpec, outputs: Sequence[RunOutput], *, wait: bool) -> list[Outcome]:
         return evaluate_step(
             step.checks,
@@ -197,7 +205,7 @@ def walk_solution(ground: Ground) -> SolutionWalk:
 
 def walk_alternative(ground: Ground, index: int, alternative: AlternativeSpec) -> PathResult:
     step = ground.lab.steps[index]
-    result = PathResult("alternative", repr(alternative.title))
+    result = PathResult("alternative", f'"{alternative.title}"')
     started = time.monotonic()
     with walk(ground) as learner:
         if not _arrive(learner, index, result):
@@ -214,7 +222,7 @@ def walk_mistake(ground: Ground, index: int, mistake: MistakeSpec) -> PathResult
     """The mistake must never pass the step while the cluster settles, and the check
     it names must end failing with the mistake's message."""
     step = ground.lab.steps[index]
-    result = PathResult("mistake", repr(mistake.title), note=f"keeps {mistake.check!r} failing")
+    result = PathResult("mistake", f'"{mistake.title}"', note=f'keeps "{mistake.check}" failing')
     started = time.monotonic()
     with walk(ground) as learner:
         if not _arrive(learner, index, result):
@@ -275,8 +283,7 @@ def walk_seed(ground: Ground) -> list[tuple[int, PathResult]]:
                 mapped = map_seed_command(command.run, lab.namespaces, seed.folders)
                 result = PathResult("seed", f"`{command.run}`", note=f"typed as `{mapped}`")
                 if command.real_nodes_only and ground.simulated:
-                    rendered = render(mapped, learner.sandbox.namespaces)
-                    result.problems = command_problems(rendered, lab.workspace)
+                    result.problems = learner.refusals(mapped)
                     result.note += "; the shell accepts it (not run: the nodes are simulated)"
                 else:
                     ran, result.problems = learner.run([CommandSpec(mapped)])

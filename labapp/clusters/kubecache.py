@@ -84,7 +84,8 @@ def _build(admin_kubeconfig: Path, home: Path, kubectl: Path) -> None:
         ]
         for args in commands:
             subprocess.run(
-                [str(kubectl), "--request-timeout=10s", *args],
+                # No --request-timeout: it is part of each URL, so of each cache key.
+                [str(kubectl), *args],
                 env=env,
                 cwd=scratch,
                 capture_output=True,

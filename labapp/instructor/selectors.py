@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import statistics
+from collections import Counter
 from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AnonymousUser, User
@@ -40,6 +41,8 @@ class LearnerRow:
     last_command: str | None
     now: dt.datetime
     stuck_reason: str = ""
+    # The known mistake the learner's current step shows now, by its title ("" if none).
+    mistake: str = ""
 
     @property
     def current(self) -> StepProgress | None:
@@ -87,6 +90,7 @@ class Dashboard:
     rows: list[LearnerRow]
     steps: list[StepStats] = field(default_factory=list)
     pool: PoolStatus | None = None
+    mistakes: list[StepMistakes] = field(default_factory=list)
 
     @property
     def stuck(self) -> list[LearnerRow]:
@@ -128,9 +132,12 @@ def dashboard(
     stats = _step_stats(lab, rows)
     medians = {s.step_id: s.median for s in stats}
     for row in rows:
+        row.mistake = current_mistake(row, lab)
         row.stuck_reason = stuck_reason(row, medians)
     rows.sort(key=lambda row: (not row.stuck_reason, row.enrolment.display_name.lower()))
-    return Dashboard(workshop, lab, rows, stats, workshop_pool(workshop=workshop, lab_id=lab.id))
+    board = Dashboard(workshop, lab, rows, stats, workshop_pool(workshop=workshop, lab_id=lab.id))
+    board.mistakes = common_mistakes(lab, rows)
+    return board
 
 
 def workshop_pool(*, workshop: Workshop, lab_id: str) -> PoolStatus | None:
@@ -164,16 +171,164 @@ def stuck_reason(row: LearnerRow, medians: dict[str, dt.timedelta | None]) -> st
         failed = row.last_failed_check
         what = f": {failed.title}" if failed else ""
         step = current.position + 1
-        return f"{current.failed_in_a_row} failed checks in a row on step {step}{what}"
+        making = f"; the mistake: {row.mistake}" if row.mistake else ""
+        return f"{current.failed_in_a_row} failed checks in a row on step {step}{what}{making}"
     median, spent = medians.get(current.step_id), row.time_on_step
     if median and spent and spent > STUCK_FACTOR * median:
+        making = f"; the mistake: {row.mistake}" if row.mistake else ""
         return (
             f"{_minutes(spent)} on step {current.position + 1}, over twice the cohort's "
-            f"median of {_minutes(median)}"
+            f"median of {_minutes(median)}{making}"
         )
     return ""
+
+
+# -- common mistakes -----------------------------------------------------------
+
+
+@dataclass
+class StepMistakes:
+    """What the learners now on one step are getting wrong, most common first."""
+
+    position: int  # 1-based
+    step_id: str
+    title: str
+    learners: int  # on this step now
+    mistakes: list[tuple[str, int]]  # (the mistake's title, learners making it now)
+    failed_checks: list[tuple[str, int]]  # (the check's title, learners it fails for now)
+
+
+def current_mistake(row: LearnerRow, lab: LabSpec) -> str:
+    """The title of the known mistake the learner's current step shows, or ""."""
+    current = row.current
+    if current is None:
+        return ""
+    try:
+        step = lab.step(current.step_id)
+    except KeyError:
+        return ""
+    for outcome in current.outcomes:
+        if outcome.status is Status.FAIL and outcome.detail:
+            mistake = step.mistake_for(outcome.detail)
+            if mistake is not None:
+                return mistake.title
+    return ""
+
+
+def common_mistakes(lab: LabSpec, rows: list[LearnerRow]) -> list[StepMistakes]:
+    """Per step, the cohort's known mistakes and failed checks, counted over the
+    learners on that step now (each learner once per mistake or check). Built from
+    what is already loaded: no query."""
+    found = []
+    for position, step in enumerate(lab.steps, 1):
+        on_step = [row for row in rows if row.current and row.current.step_id == step.id]
+        mistakes: Counter[str] = Counter(row.mistake for row in on_step if row.mistake)
+        failed: Counter[str] = Counter()
+        for row in on_step:
+            assert row.current is not None
+            failed.update({o.title for o in row.current.outcomes if o.status is Status.FAIL})
+        if mistakes or failed:
+            found.append(
+                StepMistakes(
+                    position,
+                    step.id,
+                    step.title,
+                    len(on_step),
+                    mistakes.most_common(),
+                    failed.most_common(),
+                )
+            )
+    return found
 
 
 def _minutes(delta: dt.timedelta) -> str:
     seconds = int(delta.total_seconds())
     return f"{seconds // 60} min" if seconds >= 120 else f"{seconds} s"
+
+
+@dataclass
+class LearnerStep:
+    progress: StepProgress
+    title: str
+
+    @property
+    def number(self) -> int:
+        return self.progress.position + 1
+
+    @property
+    def failing(self) -> list[Outcome]:
+        return [o for o in self.progress.outcomes if o.status is not Status.PASS]
+
+
+@dataclass
+class LearnerRecord:
+    progress: LabProgress
+    lab: LabSpec
+    steps: list[LearnerStep]
+
+
+@dataclass
+class HistoryRow:
+    """One command a learner ran, with what came of it."""
+
+    run: CommandRun
+    lab_title: str
+    step_number: int | None
+    step_title: str
+    passed_step: bool = False  # the step passed after this run, before their next one for it
+
+    @property
+    def outcome(self) -> str:
+        run = self.run
+        if run.state == CommandRun.State.SUCCEEDED:
+            return "✓ exit 0"
+        if run.state == CommandRun.State.FAILED:
+            return f"✗ exit {run.exit_code}" if run.exit_code is not None else "✗ did not finish"
+        if run.state == CommandRun.State.REFUSED:
+            return "⊘ refused"
+        if run.state == CommandRun.State.CANCELLED:
+            return "cancelled"
+        return "running…"
+
+
+def learner_history(*, enrolment: Enrolment) -> tuple[list[LearnerRecord], list[HistoryRow]]:
+    """A learner's records for the workshop's labs (steps with their titles and
+    last check outcomes), and every command they ran in those labs, oldest first."""
+    lab_ids = list(enrolment.workshop.lab_ids)
+    progress = (
+        LabProgress.objects.filter(user=enrolment.user, lab_id__in=lab_ids)
+        .prefetch_related(Prefetch("steps", queryset=StepProgress.objects.order_by("position")))
+        .order_by("started_at")
+    )
+    records: list[LearnerRecord] = []
+    titles: dict[tuple[str, str], tuple[int, str]] = {}
+    passed_at: dict[tuple[str, str], dt.datetime | None] = {}
+    for record in progress:
+        lab = get_lab(record.lab_id)
+        names = {s.id: s.title for s in lab.steps}
+        steps = [
+            LearnerStep(row, names.get(row.step_id, row.step_id)) for row in record.steps.all()
+        ]
+        records.append(LearnerRecord(record, lab, steps))
+        for step in steps:
+            titles[(lab.id, step.progress.step_id)] = (step.number, step.title)
+            passed_at[(lab.id, step.progress.step_id)] = step.progress.passed_at
+    runs = (
+        CommandRun.objects.filter(sandbox__owner=enrolment.user, sandbox__lab_id__in=lab_ids)
+        .select_related("sandbox")
+        .order_by("queued_at")
+    )
+    rows: list[HistoryRow] = []
+    last_for_step: dict[tuple[str, str], HistoryRow] = {}
+    for run in runs:
+        key = (run.sandbox.lab_id, run.step_id)
+        number: int | None
+        number, title = titles.get(key, (None, run.step_id))
+        lab_title = next((r.lab.title for r in records if r.lab.id == run.sandbox.lab_id), "")
+        rows.append(HistoryRow(run, lab_title or run.sandbox.lab_id, number, title))
+        passed = passed_at.get(key)
+        if passed is not None and run.queued_at <= passed:
+            last_for_step[key] = rows[-1]
+    for row in last_for_step.values():
+        row.passed_step = True
+    return records, rows

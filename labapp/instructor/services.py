@@ -15,7 +15,7 @@ from labapp.instructor.roles import INSTRUCTORS_GROUP
 from labapp.learning.models import Enrolment, LabProgress, Workshop
 from labapp.learning.services import progress_reset_sandbox, progress_reset_step
 from labapp.live.broadcasts import broadcast_publish
-from labapp.sandboxes.models import Sandbox
+from labapp.sandboxes.models import Sandbox, SandboxPool
 from labapp.sandboxes.pools import pool_create, pools_close, pools_extend, workshop_pool_size
 
 CODE_ALPHABET = "".join(c for c in string.ascii_uppercase + string.digits if c not in "0O1I")
@@ -86,8 +86,11 @@ def workshop_create(
 
 
 def workshop_broadcast(*, workshop: Workshop, message: str) -> None:
-    """Store the message (pages show it) and push it to every open learner page."""
-    Workshop.objects.filter(id=workshop.id).update(broadcast=message, broadcast_at=timezone.now())
+    """Store the message (pages show it) and push it to every open learner page.
+    An empty message clears it, on the pages too."""
+    Workshop.objects.filter(id=workshop.id).update(
+        broadcast=message, broadcast_at=timezone.now() if message else None
+    )
     broadcast_publish(workshop_id=workshop.id, kind="broadcast", payload={"message": message})
 
 
@@ -121,6 +124,81 @@ def workshop_close(*, workshop: Workshop, now: dt.datetime | None = None) -> int
             workshop.ends_at = now
             workshop.save(update_fields=["ends_at"])
     return pools_close(pools=workshop.pools.all(), now=now)
+
+
+def workshop_update(
+    *,
+    workshop: Workshop,
+    title: str,
+    lab_ids: list[str],
+    starts_at: dt.datetime,
+    ends_at: dt.datetime,
+    capacity: int,
+    sandbox_lifetime_minutes: int,
+    now: dt.datetime | None = None,
+) -> Workshop:
+    """Change what the instructor set at creation. Its warm pools follow: a lab
+    added gets one, a lab removed has its pool closed, the others take the new
+    window and size. Sandboxes learners already hold keep their expiry ("extend"
+    moves those); the new lifetime applies to sandboxes started from now on."""
+    now = now or timezone.now()
+    if not lab_ids:
+        raise ValueError("a workshop needs at least one lab")
+    for lab_id in lab_ids:
+        get_lab(lab_id)
+    if ends_at <= starts_at:
+        raise ValueError("a workshop must end after it starts")
+    if capacity <= 0:
+        raise ValueError("a workshop's capacity must be at least 1")
+    with transaction.atomic():
+        workshop = Workshop.objects.select_for_update().get(id=workshop.id)
+        workshop.title = title
+        workshop.lab_ids = list(dict.fromkeys(lab_ids))
+        workshop.starts_at, workshop.ends_at = starts_at, ends_at
+        workshop.capacity = capacity
+        workshop.sandbox_lifetime_minutes = sandbox_lifetime_minutes
+        workshop.save()
+        pools = list(workshop.pools.all())
+        kept = [p for p in pools if p.lab_id in workshop.lab_ids]
+        dropped = [p for p in pools if p.lab_id not in workshop.lab_ids]
+        size = workshop_pool_size(capacity=capacity)
+        SandboxPool.objects.filter(id__in=[p.id for p in kept]).update(
+            title=f"{title} ({workshop.join_code})",
+            size=size,
+            capacity=capacity,
+            starts_at=starts_at,
+            ends_at=ends_at,
+        )
+        have = {p.lab_id for p in kept}
+        if size:
+            workshop.pools.add(
+                *(
+                    pool_create(
+                        lab_id=lab_id,
+                        title=f"{title} ({workshop.join_code})",
+                        size=size,
+                        capacity=capacity,
+                        starts_at=starts_at,
+                        ends_at=ends_at,
+                    )
+                    for lab_id in workshop.lab_ids
+                    if lab_id not in have
+                )
+            )
+    # Outside the transaction, as in workshop_close: a teardown may reach the cluster.
+    if dropped:
+        pools_close(pools=dropped, now=now)
+    if ends_at <= now:
+        pools_close(pools=kept, now=now)
+    return workshop
+
+
+def workshop_delete(*, workshop: Workshop, now: dt.datetime | None = None) -> None:
+    """The workshop goes: closed first (its pools' unclaimed sandboxes are torn
+    down), then removed with its enrolments. Learners keep their lab records and
+    certificates, and their sandboxes until these expire."""
+    workshop_close(workshop=workshop, now=now)
+    Workshop.objects.filter(id=workshop.id).delete()
 
 
 def learner_reset(*, enrolment: Enrolment, lab_id: str, step_id: str | None) -> Sandbox:

@@ -1,56 +1,138 @@
 from __future__ import annotations
 
-import datetime as dt
+import io
 import json
 import uuid
 
+import segno
+from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from labapp.catalog.registry import LabNotFound, all_labs, get_lab
+from labapp.catalog.registry import LabNotFound, get_lab
 from labapp.http import AuthenticatedHttpRequest, HtmxHttpRequest
 from labapp.instructor import charts, exports, services
+from labapp.instructor.forms import WorkshopForm
 from labapp.instructor.roles import instructor_required
-from labapp.instructor.selectors import dashboard, workshop_for_instructor, workshop_pool
+from labapp.instructor.selectors import (
+    dashboard,
+    learner_history,
+    workshop_for_instructor,
+    workshop_pool,
+)
 from labapp.learning.models import Enrolment, LabProgress, Workshop
-from labapp.runs.models import CommandRun
 
 
 @instructor_required
 def workshops(request: AuthenticatedHttpRequest) -> HttpResponse:
-    error = ""
-    if request.method == "POST":
+    now = timezone.now()
+    form = WorkshopForm(request.POST) if request.method == "POST" else WorkshopForm.blank(now)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
         try:
-            starts = dt.datetime.fromisoformat(request.POST["starts_at"]).replace(tzinfo=dt.UTC)
-            ends = dt.datetime.fromisoformat(request.POST["ends_at"]).replace(tzinfo=dt.UTC)
             workshop = services.workshop_create(
                 instructor=request.user,
-                title=request.POST["title"].strip() or "Workshop",
-                lab_ids=request.POST.getlist("labs"),
-                starts_at=starts,
-                ends_at=ends,
-                capacity=int(request.POST.get("capacity") or 100),
-                sandbox_lifetime_minutes=int(request.POST.get("lifetime") or 240),
+                title=data["title"],
+                lab_ids=data["labs"],
+                starts_at=data["starts_at"],
+                ends_at=data["ends_at"],
+                capacity=data["capacity"],
+                sandbox_lifetime_minutes=data["lifetime"],
             )
+        except (ValueError, LabNotFound) as exc:
+            form.add_error(None, f"The workshop was not created: {exc}")
+        else:
             return redirect("teach-dashboard", code=workshop.join_code)
-        except (KeyError, ValueError, LabNotFound) as exc:
-            error = f"The workshop was not created: {exc}"
     mine = Workshop.objects.filter(instructors=request.user).order_by("-starts_at")
-    now = timezone.now()
     return render(
         request,
         "instructor/workshops.html",
-        {
-            "workshops": mine,
-            "labs": all_labs().values(),
-            "error": error,
-            "default_start": now.strftime("%Y-%m-%dT%H:%M"),
-            "default_end": (now + dt.timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M"),
-        },
-        status=400 if error else 200,
+        {"workshops": mine, "form": form, "now": now},
+        status=400 if form.errors else 200,
     )
+
+
+@instructor_required
+def workshop_edit(request: AuthenticatedHttpRequest, code: str) -> HttpResponse:
+    workshop = workshop_for_instructor(user=request.user, code=code)
+    form = WorkshopForm(request.POST) if request.method == "POST" else None
+    if form is not None and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.workshop_update(
+                workshop=workshop,
+                title=data["title"],
+                lab_ids=data["labs"],
+                starts_at=data["starts_at"],
+                ends_at=data["ends_at"],
+                capacity=data["capacity"],
+                sandbox_lifetime_minutes=data["lifetime"],
+            )
+        except (ValueError, LabNotFound) as exc:
+            form.add_error(None, f"The workshop was not changed: {exc}")
+        else:
+            messages.success(request, "Saved: the workshop's settings are changed.")
+            return redirect("teach-dashboard", code=code)
+    return render(
+        request,
+        "instructor/workshop_edit.html",
+        {
+            "workshop": workshop,
+            "form": form or WorkshopForm.for_workshop(workshop),
+            "now": timezone.now(),
+        },
+        status=400 if form is not None and form.errors else 200,
+    )
+
+
+@instructor_required
+@require_POST
+def workshop_close(request: AuthenticatedHttpRequest, code: str) -> HttpResponse:
+    workshop = workshop_for_instructor(user=request.user, code=code)
+    services.workshop_close(workshop=workshop)
+    messages.success(
+        request,
+        "Closed: nobody can join any more. Learners keep their sandboxes until they expire; "
+        "to reopen, edit the end time.",
+    )
+    return redirect("teach-dashboard", code=code)
+
+
+@instructor_required
+def workshop_delete(request: AuthenticatedHttpRequest, code: str) -> HttpResponse:
+    workshop = workshop_for_instructor(user=request.user, code=code)
+    if request.method == "POST" and request.POST.get("confirm") == "yes":
+        title = workshop.title
+        services.workshop_delete(workshop=workshop)
+        messages.success(request, f"Deleted the workshop “{title}”.")
+        return redirect("teach")
+    return render(
+        request,
+        "instructor/workshop_delete.html",
+        {"workshop": workshop, "learners": workshop.enrolments.count()},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+def _join_url(request: AuthenticatedHttpRequest, workshop: Workshop) -> str:
+    return request.build_absolute_uri(reverse("join-link", args=[workshop.join_code]))
+
+
+@instructor_required
+@require_GET
+def join_qr(request: AuthenticatedHttpRequest, code: str) -> HttpResponse:
+    """The join link as a QR code (SVG), to show on a projector."""
+    workshop = workshop_for_instructor(user=request.user, code=code)
+    svg = io.BytesIO()
+    segno.make(_join_url(request, workshop), error="m").save(
+        svg, kind="svg", border=4, dark="#000", light="#fff", title="Join link", omitsize=True
+    )
+    response = HttpResponse(svg.getvalue(), content_type="image/svg+xml")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
 
 
 @instructor_required
@@ -76,6 +158,8 @@ def dashboard_page(request: AuthenticatedHttpRequest, code: str) -> HttpResponse
         "labs": [get_lab(i) for i in workshop.lab_ids],
         "funnel": charts.funnel(board.steps, len(board.rows)),
         "medians": charts.median_times(board.steps),
+        "join_url": _join_url(request, workshop),
+        "now": timezone.now(),
     }
     template = "instructor/dashboard.html#live" if request.htmx else "instructor/dashboard.html"
     return render(request, template, context)
@@ -92,18 +176,11 @@ def _enrolment(request: AuthenticatedHttpRequest, code: str, enrolment_id: int) 
 @require_GET
 def learner_detail(request: AuthenticatedHttpRequest, code: str, enrolment_id: int) -> HttpResponse:
     enrolment = _enrolment(request, code, enrolment_id)
-    runs = (
-        CommandRun.objects.filter(
-            sandbox__owner=enrolment.user, sandbox__lab_id__in=enrolment.workshop.lab_ids
-        )
-        .select_related("sandbox")
-        .order_by("queued_at")
-    )
-    records = LabProgress.objects.filter(user=enrolment.user).prefetch_related("steps")
+    records, history = learner_history(enrolment=enrolment)
     return render(
         request,
         "instructor/learner.html",
-        {"enrolment": enrolment, "runs": runs, "records": records},
+        {"enrolment": enrolment, "records": records, "history": history},
     )
 
 
@@ -127,7 +204,19 @@ def learner_reset(request: AuthenticatedHttpRequest, code: str, enrolment_id: in
 @require_POST
 def broadcast(request: AuthenticatedHttpRequest, code: str) -> HttpResponse:
     workshop = workshop_for_instructor(user=request.user, code=code)
-    services.workshop_broadcast(workshop=workshop, message=request.POST.get("message", "")[:500])
+    message = request.POST.get("message", "").strip()[:500]
+    if request.POST.get("clear") == "yes":
+        message = ""
+    services.workshop_broadcast(workshop=workshop, message=message)
+    if message:
+        learners = workshop.enrolments.count()
+        messages.success(
+            request,
+            f"Sent to {learners} learner{'' if learners == 1 else 's'}: “{message}”. "
+            "Their lab pages show it until you clear it.",
+        )
+    else:
+        messages.success(request, "Cleared: learners' pages no longer show a broadcast.")
     return redirect("teach-dashboard", code=code)
 
 

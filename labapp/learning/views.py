@@ -14,14 +14,21 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
-from labapp.catalog.registry import LabNotFound, all_labs, get_lab
+from labapp.catalog.registry import LabNotFound, get_lab
 from labapp.catalog.spec import LabSpec
 from labapp.http import AuthenticatedHttpRequest, HtmxHttpRequest
 from labapp.learning import services
 from labapp.learning.attempts import attempt_start
 from labapp.learning.limits import limited_response, rate_limited
 from labapp.learning.models import Enrolment, LabProgress, Workshop
-from labapp.learning.selectors import lab_progress_for, lab_view, recent_runs, sandbox_view
+from labapp.learning.selectors import (
+    catalogue,
+    lab_place,
+    lab_progress_for,
+    lab_view,
+    recent_runs,
+    sandbox_view,
+)
 from labapp.learning.tracking import progress_recheck
 from labapp.live import broadcasts
 from labapp.live.sse import relay, sse_response
@@ -40,11 +47,8 @@ def _lab_or_404(lab_id: str) -> LabSpec:
 
 @require_GET
 def home(request: HtmxHttpRequest) -> HttpResponse:
-    started = {}
-    if request.user.is_authenticated:
-        started = {p.lab_id: p for p in LabProgress.objects.filter(user=request.user)}
-    rows = [(lab, started.get(lab.id)) for lab in all_labs().values()]
-    return render(request, "learning/home.html", {"rows": rows})
+    # Modules first, each in its order (Privileged, Baseline, Restricted), then the rest.
+    return render(request, "learning/home.html", {"sections": catalogue(user=request.user)})
 
 
 @rate_limited("join")
@@ -81,12 +85,11 @@ def workshop_page(request: AuthenticatedHttpRequest, code: str) -> HttpResponse:
         Enrolment.objects.select_related("workshop"), workshop__join_code=code, user=request.user
     )
     workshop = enrolment.workshop
-    started = {p.lab_id: p for p in LabProgress.objects.filter(user=request.user)}
-    rows = [(get_lab(lab_id), started.get(lab_id)) for lab_id in workshop.lab_ids]
+    sections = catalogue(user=request.user, lab_ids=workshop.lab_ids)
     return render(
         request,
         "learning/workshop.html",
-        {"workshop": workshop, "rows": rows, "enrolment": enrolment},
+        {"workshop": workshop, "sections": sections, "enrolment": enrolment},
     )
 
 
@@ -121,7 +124,9 @@ def lab_page(request: HtmxHttpRequest, lab_id: str) -> HttpResponse:
         not request.user.is_authenticated
         or not LabProgress.objects.filter(user=request.user, lab_id=lab_id).exists()
     ):
-        return render(request, "learning/lab_start.html", {"lab": lab})
+        return render(
+            request, "learning/lab_start.html", {"lab": lab, "place": lab_place(lab_id=lab.id)}
+        )
     view = lab_view(user=request.user, lab_id=lab_id)
     if view.sandbox:
         services.sandbox_keep_alive(sandbox=view.sandbox)  # a visit is activity

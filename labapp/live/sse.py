@@ -7,6 +7,7 @@ Last-Event-ID resumes exactly after the last event it saw.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import Any, cast
 
@@ -21,10 +22,22 @@ BLOCK_MS = 15_000
 STREAM_ID_START = "0-0"
 
 
+# Every line ending the SSE parser knows (CRLF, CR, LF): any of them in the data
+# would end its `data:` line, and what follows could pass for a field.
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
 def sse_event(event: str, data: str, event_id: str | None = None) -> str:
+    """One event. `data` may hold any text (a learner's command output): each of
+    its lines becomes a `data:` line of its own, so no text starts a field or ends
+    the event; the browser joins them with LF (a CR arrives as LF). The type and
+    id are ours, and must be single lines."""
+    for field in (event, event_id or ""):
+        if _LINE_BREAK.search(field) or "\x00" in field:
+            raise ValueError(f"an SSE event type or id must be one line: {field!r}")
     lines = [f"id: {event_id}"] if event_id else []
     lines.append(f"event: {event}")
-    lines += [f"data: {line}" for line in data.split("\n")]
+    lines += [f"data: {line}" for line in _LINE_BREAK.split(data)]
     return "\n".join(lines) + "\n\n"
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import redis
 
+from labapp.ops.jsonlog import UVICORN_LOG_CONFIG
 from labapp.ops.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -214,6 +215,9 @@ class Stack:
                 "--workers",
                 str(workers),
                 "--no-access-log",
+                # JSON lines under LABAPP_LOG_FORMAT=json, like the rest of the stack.
+                "--log-config",
+                str(UVICORN_LOG_CONFIG),
             ],
             "uvicorn.log",
         )

@@ -68,7 +68,7 @@ def worker_private_paths() -> list[Path]:
     if settings.KUBECONFIG:
         paths.append(Path(settings.KUBECONFIG))
     database = settings.DATABASES["default"]
-    if database["ENGINE"].endswith("sqlite3"):
+    if str(database["ENGINE"]).endswith("sqlite3"):
         name = Path(str(database["NAME"]))
         paths += [name, *(name.with_name(name.name + end) for end in ("-wal", "-shm", "-journal"))]
     return paths

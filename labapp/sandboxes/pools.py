@@ -32,7 +32,7 @@ from django.utils import timezone
 
 from labapp.catalog.registry import LabNotFound, all_labs, get_lab
 from labapp.sandboxes.models import Sandbox, SandboxPool
-from labapp.sandboxes.selectors import pool_statuses
+from labapp.sandboxes.selectors import PoolStatus, pool_statuses
 
 # _cleanup: the teardown of a sandbox already marked deleted (files, cluster objects,
 # and "pending" when the cluster is away), which sandbox_teardown does after its mark.
@@ -122,65 +122,74 @@ def sandbox_claim(
         )
         # The workshop's own first, then the oldest: the next to be recycled.
         .order_by("pool__standing", "ready_at", "id")
-        .values_list("id", flat=True)
     )
+    expires_at = now + lifetime if lifetime else None
     for _ in range(CLAIM_TRIES):
-        sandbox_id = candidates.first()
-        if sandbox_id is None:
+        sandbox = candidates.first()
+        if sandbox is None:
             return None
         try:
             with transaction.atomic():  # a second live sandbox for the learner is refused
                 bound = Sandbox.objects.filter(
-                    id=sandbox_id, owner__isnull=True, state=Sandbox.State.READY
-                ).update(
-                    owner=owner,
-                    bound_at=now,
-                    expires_at=now + lifetime if lifetime else None,
-                    updated_at=now,
-                )
+                    id=sandbox.id, owner__isnull=True, state=Sandbox.State.READY
+                ).update(owner=owner, bound_at=now, expires_at=expires_at, updated_at=now)
         except IntegrityError:
             return None
         if bound:
+            sandbox.owner, sandbox.bound_at, sandbox.expires_at = owner, now, expires_at
+            sandbox.updated_at = now
             _enqueue_fill()  # on commit: the pool refills behind the learner
-            return Sandbox.objects.get(id=sandbox_id)
+            return sandbox
     return None
 
 
-@transaction.atomic
 def pools_fill(*, now: dt.datetime | None = None) -> int:
     """Start provisioning what the pools lack, at most POOL_CONCURRENCY pooled
     sandboxes provisioning at once in all. A pool whose sandboxes keep failing
     waits (see `PoolStatus.paused`). Returns how many it started."""
     now = now or timezone.now()
-    # One filler at a time: the pools' rows are the lock (SQLite: the write lock).
-    ids = list(
-        SandboxPool.objects.select_for_update()
-        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now), size__gt=0)
-        .values_list("id", flat=True)
-    )
+    # Most calls (after each claim, each pooled sandbox, each beat) find nothing to
+    # do: they find it out with reads, and take no write lock (SQLite has one).
+    _, lacking = _wanting(SandboxPool.objects.all(), now)
+    if not lacking:
+        return 0
+    started = 0
+    with transaction.atomic():
+        # One filler at a time: the pools' rows are the lock (SQLite: the write lock).
+        ids = list(
+            SandboxPool.objects.select_for_update()
+            .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now), size__gt=0)
+            .values_list("id", flat=True)
+        )
+        budget, lacking = _wanting(SandboxPool.objects.filter(id__in=ids), now)
+        for status in lacking:
+            for _ in range(min(status.shortfall, budget - started)):
+                try:
+                    _pooled_sandbox_create(pool=status.pool)
+                except LabNotFound:
+                    log.warning("pool %s: its lab %r is gone", status.pool.id, status.pool.lab_id)
+                    break
+                started += 1
+    return started
+
+
+def _wanting(pools: QuerySet[SandboxPool], now: dt.datetime) -> tuple[int, list[PoolStatus]]:
+    """How many more pooled sandboxes may provision now, and the pools that lack
+    some: workshops' before the standing ones, the soonest first."""
     in_flight = Sandbox.objects.filter(
         pool__isnull=False, owner__isnull=True, state=Sandbox.State.PROVISIONING
     ).count()
     budget = settings.POOL_CONCURRENCY - in_flight
-    started = 0
-    # Workshops' pools before the standing ones, the soonest first.
-    for status in sorted(
-        pool_statuses(pools=SandboxPool.objects.filter(id__in=ids), now=now),
-        key=lambda s: (s.pool.standing, s.pool.starts_at or s.pool.created_at, s.pool.id),
-    ):
-        if budget <= 0:
-            break
-        if not status.pool.is_filling(now) or status.paused:
-            continue
-        for _ in range(min(status.shortfall, budget)):
-            try:
-                _pooled_sandbox_create(pool=status.pool)
-            except LabNotFound:
-                log.warning("pool %s: its lab %r is gone", status.pool.id, status.pool.lab_id)
-                break
-            budget -= 1
-            started += 1
-    return started
+    if budget <= 0:
+        return 0, []
+    open_pools = pools.filter(Q(ends_at__isnull=True) | Q(ends_at__gt=now), size__gt=0)
+    lacking = [
+        status
+        for status in pool_statuses(pools=open_pools, now=now)
+        if status.pool.is_filling(now) and not status.paused and status.shortfall
+    ]
+    lacking.sort(key=lambda s: (s.pool.standing, s.pool.starts_at or s.pool.created_at, s.pool.id))
+    return (budget, lacking) if lacking else (0, [])
 
 
 def _pooled_sandbox_create(*, pool: SandboxPool) -> Sandbox:

@@ -6,7 +6,8 @@ import subprocess
 
 import yaml
 
-from labapp.catalog.workspace import render_workspace
+from labapp.catalog.registry import get_lab
+from labapp.catalog.workspace import render_workspace, workspace_listing
 from labapp.clusters.kubectl import kubectl_path
 from labapp.lib.placeholders import render
 
@@ -56,3 +57,38 @@ def test_text_and_commands_render_with_the_learners_names(tiny_lab):
     names = {"shop": "shop-k7m2q"}
     assert render(step.commands[0].run, names) == "kubectl -n shop-k7m2q delete pod --all"
     assert "kubectl -n shop-k7m2q delete pod --all" in render(step.text, names)
+
+
+def test_the_listing_shows_what_the_learners_copy_holds(tiny_lab, tmp_path):
+    """The lab page's Files panel: the same files, with the same text, as the
+    workspace a worker renders, made in memory from the lab's folders."""
+    names = {"shop": "shop-k7m2q"}
+    listing = workspace_listing(tiny_lab, names)
+    render_workspace(tiny_lab, names, tmp_path)
+    on_disk = {
+        path.relative_to(tmp_path).as_posix(): path.read_text()
+        for path in tmp_path.rglob("*")
+        if path.is_file()
+    }
+    assert {f.path: f.text for folder in listing for f in folder.files} == on_disk
+    folders = {folder.path: folder for folder in listing}
+    assert set(folders) == {"shop/base", "shop/configured", "shop/privileged", "shop/restricted"}
+    assert all(folder.kustomization for folder in listing)
+    namespace = next(f for f in folders["shop/restricted"].files if f.name == "namespace.yaml")
+    assert "name: shop-k7m2q" in namespace.text  # the learner's own name
+
+
+def test_the_listing_reads_nothing_through_a_symbolic_link(lab_copy, tmp_path):
+    secret = tmp_path / "secret.yaml"
+    secret.write_text("password: hunter2\n")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "kustomization.yaml").write_text("resources: []\n")
+    base = lab_copy.workspace_file("shop/base")
+    (base / "linked.yaml").symlink_to(secret)
+    (base / "linked-folder").symlink_to(outside, target_is_directory=True)
+    listing = workspace_listing(get_lab("tiny"), {"shop": "shop-x"})
+    paths = [f.path for folder in listing for f in folder.files]
+    assert "shop/base/linked.yaml" not in paths
+    assert not [p for p in paths if "linked-folder" in p]
+    assert "hunter2" not in "".join(f.text for folder in listing for f in folder.files)

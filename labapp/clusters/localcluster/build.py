@@ -51,6 +51,15 @@ KWOK_STAGES = [
 
 Progress = Callable[[str], None]
 
+# While one `go build` runs, a line says so this often, with the time it has taken.
+PROGRESS_EVERY_SECONDS = 20.0
+
+
+def elapsed(seconds: float) -> str:
+    """2m30s, or 45s under a minute."""
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
 
 @dataclass(frozen=True)
 class Binaries:
@@ -87,9 +96,17 @@ def _version_tuple(version: str) -> tuple[int, ...]:
 class Toolchain:
     """Knows the pins, the cache, and how to turn one into the other."""
 
-    def __init__(self, cache_dir: Path, modules_dir: Path = GO_MODULES_DIR) -> None:
+    def __init__(
+        self,
+        cache_dir: Path,
+        modules_dir: Path = GO_MODULES_DIR,
+        *,
+        progress_every: float = PROGRESS_EVERY_SECONDS,
+    ) -> None:
         self.cache_dir = cache_dir
         self.modules_dir = modules_dir
+        # How often a running `go build` reports; not part of the pin key.
+        self.progress_every = progress_every
 
     @functools.cached_property
     def kube_version(self) -> str:
@@ -196,9 +213,11 @@ class Toolchain:
                             str(staging / "bin" / name),
                             package,
                         ],
+                        progress=progress,
+                        what=name,
                     )
                 timings[module] = round(time.monotonic() - started, 1)
-                progress(f"built {names} in {timings[module]:.0f}s")
+                progress(f"built {names} in {elapsed(timings[module])}")
             kwok_dir = self._go(
                 go, "kwok", env, ["list", "-m", "-f", "{{.Dir}}", "sigs.k8s.io/kwok"]
             ).strip()
@@ -223,12 +242,75 @@ class Toolchain:
         assert found is not None
         return found
 
-    def _go(self, go: str, module: str, env: dict[str, str], args: list[str]) -> str:
-        result = subprocess.run(
-            [go, *args], cwd=self.modules_dir / module, env=env, capture_output=True, text=True
-        )
-        if result.returncode != 0:
+    def _go(
+        self,
+        go: str,
+        module: str,
+        env: dict[str, str],
+        args: list[str],
+        *,
+        progress: Progress | None = None,
+        what: str = "",
+    ) -> str:
+        """Run one go command in gopins/<module>; while it runs, say so every
+        `progress_every` seconds with the time it has taken."""
+        started = time.monotonic()
+        with subprocess.Popen(
+            [go, *args],
+            cwd=self.modules_dir / module,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        ) as process:
+            while True:
+                try:
+                    stdout, stderr = process.communicate(timeout=self.progress_every)
+                    break
+                except subprocess.TimeoutExpired:
+                    # communicate() keeps what it read so far: nothing is lost by asking again.
+                    if progress is not None:
+                        took = elapsed(time.monotonic() - started)
+                        progress(f"still building {what or module}\u2026 {took}")
+        if process.returncode != 0:
             raise BuildError(
-                f"`go {' '.join(args[:1])}` failed in gopins/{module}:\n{result.stderr[-4000:]}"
+                f"`go {' '.join(args[:1])}` failed in gopins/{module}:\n{stderr[-4000:]}"
             )
-        return result.stdout
+        return stdout
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m labapp.clusters.localcluster [--cache DIR] [--print-key]`: build the pins.
+
+    Needs only the standard library, this file and errors.py: the image's first
+    stage builds the pins with it before any of the application is copied in.
+    """
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=Path(
+            os.environ.get("LABAPP_LOCALCLUSTER_CACHE")
+            or Path.home() / ".cache" / "labapp" / "localcluster"
+        ),
+    )
+    parser.add_argument("--print-key", action="store_true", help="print the pin key and stop")
+    options = parser.parse_args(argv)
+    toolchain = Toolchain(options.cache)
+    if options.print_key:
+        print(toolchain.pin_key())
+        return 0
+
+    def say(message: str) -> None:
+        print(f"[localcluster] {message}", file=sys.stderr, flush=True)
+
+    try:
+        binaries = toolchain.ensure(say)
+    except BuildError as exc:
+        say(str(exc))
+        return 1
+    say(f"Kubernetes {binaries.kube_version} binaries: {binaries.directory}")
+    return 0

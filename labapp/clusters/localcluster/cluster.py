@@ -1,15 +1,25 @@
 """One named local cluster: its folder, its processes, and its lifecycle.
 
 Layout of `<home>/<name>/`: pki/, etcd/ (data, kept across down/up),
-logs/<component>.log, pids/<component>.pid, ports.json, admin.kubeconfig.
+logs/<component>.log, pids/<component>.pid, ports.json, admin.kubeconfig
+(naming 127.0.0.1), and admin@<name>.kubeconfig for each extra name the API
+server's certificate carries (naming that name: e.g. `localcluster`, the compose
+service, for the containers that reach it over the network).
+
+Everything listens on 127.0.0.1 unless `bind_address` says otherwise; then the
+API server alone listens there (etcd, the controller manager, the scheduler and
+KWOK stay on loopback).
 """
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 import json
 import os
 import re
 import ssl
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,13 +27,19 @@ from pathlib import Path
 import yaml
 
 from labapp.clusters.localcluster import processes
+from labapp.clusters.localcluster.audit import LOG_FILE as AUDIT_LOG_FILE
+from labapp.clusters.localcluster.audit import audit_flags
 from labapp.clusters.localcluster.build import Binaries, Progress, Toolchain
 from labapp.clusters.localcluster.errors import ClusterError
-from labapp.clusters.localcluster.pki import ClusterPKI
+from labapp.clusters.localcluster.pki import ClusterPKI, san_entry
 
 NAME_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
 NODE_NAME = "kwok-node-0"
 SERVICE_CIDR = "10.96.0.0/16"
+LOOPBACK = "127.0.0.1"
+# A running component that answers its health check badly gets this long to recover
+# before `up` restarts it (an API server waits for a restarted etcd, for instance).
+UNHEALTHY_GRACE_SECONDS = 10.0
 
 DEFAULT_PORTS = {
     "etcd": 2379,
@@ -64,27 +80,65 @@ class ComponentStatus:
 
 
 class LocalCluster:
-    def __init__(self, name: str, *, home: Path, toolchain: Toolchain) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        home: Path,
+        toolchain: Toolchain,
+        bind_address: str = LOOPBACK,
+        extra_sans: tuple[str, ...] = (),
+    ) -> None:
         if not NAME_PATTERN.match(name):
             raise ClusterError(
                 f"Cluster name {name!r} is not valid: use 1-40 lower-case letters, "
                 "digits and dashes, starting and ending with a letter or digit."
             )
+        try:
+            bind = ipaddress.ip_address(bind_address)
+        except ValueError:
+            raise ClusterError(
+                f"bind address {bind_address!r} is not an IP address (e.g. 127.0.0.1 or 0.0.0.0)"
+            ) from None
+        for extra in extra_sans:
+            try:
+                san_entry(extra)
+            except ValueError as exc:
+                raise ClusterError(f"extra certificate name: {exc}") from None
         self.name = name
         self.workdir = home / name
         self.toolchain = toolchain
-        self.pki = ClusterPKI(self.workdir / "pki")
+        self.bind_address = str(bind)
+        self.extra_sans = tuple(extra_sans)
+        # Where this machine's own clients reach the API server: loopback, unless it
+        # listens on one particular other address.
+        if bind.is_unspecified or bind.is_loopback:
+            self.local_address = "::1" if bind.version == 6 else LOOPBACK
+        else:
+            self.local_address = self.bind_address
+        self.pki = ClusterPKI(self.workdir / "pki", self.extra_sans)
 
     # -- paths ---------------------------------------------------------------
     @property
     def kubeconfig_path(self) -> Path:
         return self.workdir / "admin.kubeconfig"
 
+    def kubeconfig_path_for(self, host: str) -> Path:
+        """The admin kubeconfig naming `host` (one of the extra certificate names):
+        for clients on other machines or containers. Empty or loopback: the usual one."""
+        if host in ("", "localhost", LOOPBACK, "::1"):
+            return self.kubeconfig_path
+        return self.workdir / f"admin@{host}.kubeconfig"
+
     def _pid_path(self, component: str) -> Path:
         return self.workdir / "pids" / f"{component}.pid"
 
     def log_path(self, component: str) -> Path:
         return self.workdir / "logs" / f"{component}.log"
+
+    @property
+    def audit_log_path(self) -> Path:
+        return self.workdir / AUDIT_LOG_FILE
 
     @property
     def _ports_path(self) -> Path:
@@ -113,12 +167,12 @@ class LocalCluster:
         old_ports = self.ports()
         wanted = {key: old_ports.get(key, DEFAULT_PORTS[key]) for key in DEFAULT_PORTS}
         keep = {key for c in COMPONENTS if c.name in running for key in c.owns}
-        ports = processes.pick_ports(wanted, keep)
+        ports = processes.pick_ports(wanted, keep, {"kube-apiserver": self.bind_address})
         moved = {key for key in ports if old_ports.get(key) != ports[key]}
         for key in sorted(moved & set(old_ports)):
             progress(f"port {old_ports[key]} for {key} is taken; using {ports[key]}")
         self._ports_path.write_text(json.dumps(ports, indent=2))
-        self._write_kubeconfig(ports["kube-apiserver"])
+        self._write_kubeconfigs(ports["kube-apiserver"])
 
         started: list[str] = []
         try:
@@ -144,13 +198,27 @@ class LocalCluster:
             # One that moved to a new port needs its dependents restarted.
             upstream_moved = any(key in moved for key in component.uses)
             current = found and found.binary == binaries.path(component.name)
-            if found and current and not upstream_moved and self._healthy(component, ports):
+            # Flags or certificates changed (a new bind address or certificate name):
+            # a pid file from before this was recorded counts as current.
+            configured = found and found.config in (
+                None,
+                self._config_digest(component, binaries, ports),
+            )
+            if (
+                found
+                and current
+                and configured
+                and not upstream_moved
+                and self._healthy_within(component, ports, UNHEALTHY_GRACE_SECONDS)
+            ):
                 progress(f"{component.name} is already running (pid {found.pid})")
                 continue
             if found:
                 why = (
                     "its binaries changed"
                     if not current
+                    else "its flags or certificate changed"
+                    if not configured
                     else "a component it uses moved port"
                     if upstream_moved
                     else "it is unhealthy"
@@ -159,6 +227,52 @@ class LocalCluster:
                 self._stop(component.name)
             started.append(component.name)
             self._start(component, binaries, ports, progress)
+
+    def supervise(
+        self,
+        progress: Progress = print,
+        *,
+        interval: float = 5.0,
+        unhealthy_limit: int = 3,
+        max_failures: int = 5,
+        stop: threading.Event | None = None,
+    ) -> None:
+        """Bring the cluster up, then keep it up until `stop` is set (or the caller is
+        interrupted): a component that exits is started again, and one that fails
+        `unhealthy_limit` health checks in a row is restarted. After `max_failures`
+        failed recoveries in a row it gives up with ClusterError, so that whatever
+        runs this (a container's restart policy) can take over."""
+        stop = stop or threading.Event()
+        self.up(progress)
+        strikes = {component.name: 0 for component in COMPONENTS}
+        failures = 0
+        while not stop.wait(interval if not failures else min(60.0, interval * 2**failures)):
+            ports = self.ports()
+            down = [c.name for c in COMPONENTS if not self._running(c)]
+            for component in COMPONENTS:
+                healthy = component.name not in down and self._healthy(component, ports)
+                strikes[component.name] = 0 if healthy else strikes[component.name] + 1
+            sick = [n for n, k in strikes.items() if n not in down and k >= unhealthy_limit]
+            if not down and not sick:
+                continue
+            for name in down:
+                progress(f"{name} is not running; starting it again")
+            for name in sick:
+                progress(f"{name} failed {strikes[name]} health checks in a row; restarting it")
+                self._stop(name)
+            try:
+                self.up(progress)
+            except ClusterError as exc:
+                failures += 1
+                progress(f"recovery {failures} of {max_failures} failed: {exc}")
+                if failures >= max_failures:
+                    raise ClusterError(
+                        f"cluster {self.name!r} could not be kept up: {failures} recoveries "
+                        f"in a row failed; the last: {exc}"
+                    ) from exc
+                continue
+            failures = 0
+            strikes = dict.fromkeys(strikes, 0)
 
     def down(self, progress: Progress = print) -> None:
         for component in reversed(COMPONENTS):
@@ -190,6 +304,25 @@ class LocalCluster:
     def _running(self, component: Component) -> processes.Recorded | None:
         return processes.running(self._pid_path(component.name))
 
+    def _config_digest(
+        self, component: Component, binaries: Binaries, ports: dict[str, int]
+    ) -> str:
+        """What a component was started with: its flags, and the serving certificate
+        for the two that serve it. A change means a restart."""
+        digest = hashlib.sha256()
+        digest.update("\0".join(self._args(component.name, binaries, ports)).encode())
+        if component.name in ("kube-apiserver", "kwok") and self.pki.serving_cert.exists():
+            digest.update(self.pki.serving_cert.read_bytes())
+        return digest.hexdigest()[:16]
+
+    def _healthy_within(self, component: Component, ports: dict[str, int], grace: float) -> bool:
+        deadline = time.monotonic() + grace
+        while not self._healthy(component, ports):
+            if time.monotonic() >= deadline or not self._running(component):
+                return False
+            time.sleep(0.25)
+        return True
+
     def _stop(self, name: str) -> None:
         recorded = processes.read_pid(self._pid_path(name))
         if recorded:
@@ -199,7 +332,8 @@ class LocalCluster:
     def _start(
         self, component: Component, binaries: Binaries, ports: dict[str, int], progress: Progress
     ) -> None:
-        progress(f"starting {component.name} on 127.0.0.1:{ports[component.owns[0]]}")
+        host = self.bind_address if component.name == "kube-apiserver" else LOOPBACK
+        progress(f"starting {component.name} on {_host_port(host, ports[component.owns[0]])}")
         binary = binaries.path(component.name)
         argv = [str(binary), *self._args(component.name, binaries, ports)]
         # kwok reads ~/.kwok/kwok.yaml unless told otherwise: keep it to our folder.
@@ -214,6 +348,7 @@ class LocalCluster:
             pid_path=self._pid_path(component.name),
             cwd=self.workdir,
             env=env,
+            config=self._config_digest(component, binaries, ports),
         ).pid
         started = time.monotonic()
         deadline = started + component.ready_timeout
@@ -248,7 +383,8 @@ class LocalCluster:
         if component.name == "etcd":
             return processes.http_ok(f"http://127.0.0.1:{port}/health")
         if component.name == "kube-apiserver":
-            return processes.http_ok(f"https://127.0.0.1:{port}/readyz", self._client_tls())
+            url = f"https://{_host_port(self.local_address, port)}/readyz"
+            return processes.http_ok(url, self._client_tls())
         if component.name == "kwok":
             return processes.http_ok(f"http://127.0.0.1:{port}/healthz")
         # Controller manager and scheduler serve /healthz over a self-signed cert.
@@ -279,7 +415,7 @@ class LocalCluster:
             # Admission plugins stay at their defaults: that keeps PodSecurity on.
             return [
                 f"--etcd-servers=http://127.0.0.1:{ports['etcd']}",
-                "--bind-address=127.0.0.1",
+                f"--bind-address={self.bind_address}",
                 "--advertise-address=127.0.0.1",
                 "--endpoint-reconciler-type=none",
                 f"--secure-port={ports['kube-apiserver']}",
@@ -295,6 +431,9 @@ class LocalCluster:
                 "--allow-privileged=true",
                 "--kubelet-preferred-address-types=InternalIP,Hostname",
                 "--profiling=false",
+                # Pod Security audit records, which the lab shows each learner for
+                # their own namespaces (labapp.clusters.localcluster.audit).
+                *audit_flags(wd),
             ]
         if name in ("kube-controller-manager", "kube-scheduler"):
             args = [
@@ -332,7 +471,22 @@ class LocalCluster:
             ]
         raise ValueError(name)
 
-    def _write_kubeconfig(self, apiserver_port: int) -> None:
+    def _write_kubeconfigs(self, apiserver_port: int) -> None:
+        """admin.kubeconfig for this machine, and one per extra certificate name;
+        those of names no longer configured are removed."""
+        self._write_kubeconfig(
+            self.kubeconfig_path, f"https://{_host_port(self.local_address, apiserver_port)}"
+        )
+        wanted = {self.kubeconfig_path_for(host) for host in self.extra_sans}
+        wanted.discard(self.kubeconfig_path)
+        for path in wanted:
+            host = path.name.removeprefix("admin@").removesuffix(".kubeconfig")
+            self._write_kubeconfig(path, f"https://{_host_port(host, apiserver_port)}")
+        for stale in self.workdir.glob("admin@*.kubeconfig"):
+            if stale not in wanted:
+                stale.unlink(missing_ok=True)
+
+    def _write_kubeconfig(self, path: Path, server: str) -> None:
         config = {
             "apiVersion": "v1",
             "kind": "Config",
@@ -340,7 +494,7 @@ class LocalCluster:
                 {
                     "name": self.name,
                     "cluster": {
-                        "server": f"https://127.0.0.1:{apiserver_port}",
+                        "server": server,
                         "certificate-authority": str(self.pki.ca_cert),
                     },
                 }
@@ -357,12 +511,16 @@ class LocalCluster:
             "contexts": [{"name": self.name, "context": {"cluster": self.name, "user": "admin"}}],
             "current-context": self.name,
         }
-        tmp = self.kubeconfig_path.with_suffix(".tmp")
+        tmp = path.with_suffix(".tmp")
         tmp.write_text(yaml.safe_dump(config, sort_keys=False))
         tmp.chmod(0o600)
-        tmp.replace(self.kubeconfig_path)
+        tmp.replace(path)
 
     def _bootstrap(self, progress: Progress) -> None:
         from labapp.clusters.localcluster.bootstrap import ensure_node_and_default_account
 
         ensure_node_and_default_account(self.kubeconfig_path, NODE_NAME, progress)
+
+
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

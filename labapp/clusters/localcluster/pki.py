@@ -3,13 +3,16 @@
 One CA signs a serving certificate for the API server (and KWOK's kubelet
 endpoint) and a client certificate for the admin identity; a separate key
 signs service-account tokens. Files are written once and reused, so a
-cluster keeps its identity across `down` and `up`.
+cluster keeps its identity across `down` and `up`; only the serving
+certificate is issued again (by the same CA) when the names it must carry
+change (`extra_sans`: e.g. the compose service name `localcluster`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,11 +30,48 @@ SERVING_DNS = [
     "kubernetes.default.svc.cluster.local",
 ]
 SERVING_IPS = ["127.0.0.1", "::1", "10.96.0.1"]
+_DNS_NAME = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
+)
+
+
+def san_entry(value: str) -> x509.GeneralName:
+    """One extra name for the serving certificate: an IP address or a DNS name."""
+    try:
+        return x509.IPAddress(ipaddress.ip_address(value))
+    except ValueError:
+        pass
+    if not _DNS_NAME.match(value):
+        raise ValueError(f"{value!r} is neither an IP address nor a lower-case DNS name")
+    return x509.DNSName(value)
+
+
+def serving_names(extra_sans: tuple[str, ...] = ()) -> list[x509.GeneralName]:
+    """Every name the API server's certificate carries: the usual ones, then the extra."""
+    names: list[x509.GeneralName] = [x509.DNSName(n) for n in SERVING_DNS]
+    names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in SERVING_IPS]
+    for extra in extra_sans:
+        entry = san_entry(extra)
+        if entry not in names:
+            names.append(entry)
+    return names
+
+
+def certificate_names(path: Path) -> set[x509.GeneralName]:
+    """The subject alternative names of a PEM certificate (empty if it has none)."""
+    cert = x509.load_pem_x509_certificate(path.read_bytes())
+    try:
+        extension = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        return set()
+    return set(extension.value)
 
 
 @dataclass(frozen=True)
 class ClusterPKI:
     directory: Path
+    # Names (DNS or IP) the serving certificate carries besides the usual ones.
+    extra_sans: tuple[str, ...] = ()
 
     @property
     def ca_cert(self) -> Path:
@@ -83,7 +123,10 @@ class ClusterPKI:
         issuer_key = serialization.load_pem_private_key(self.ca_key.read_bytes(), password=None)
         if not isinstance(issuer_key, rsa.RSAPrivateKey):
             raise ValueError(f"{self.ca_key} is not an RSA key")
-        if not self.serving_cert.exists():
+        stale = self.serving_cert.exists() and certificate_names(self.serving_cert) != set(
+            serving_names(self.extra_sans)
+        )
+        if stale or not self.serving_cert.exists():
             self._issue(
                 ca_cert,
                 issuer_key,
@@ -138,9 +181,9 @@ class ClusterPKI:
             .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
         )
         if with_sans:
-            sans: list[x509.GeneralName] = [x509.DNSName(n) for n in SERVING_DNS]
-            sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in SERVING_IPS]
-            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName(serving_names(self.extra_sans)), critical=False
+            )
         _write_pair(cert_path, builder.sign(ca_key, hashes.SHA256()), key_path, key)
 
 

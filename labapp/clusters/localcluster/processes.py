@@ -27,12 +27,13 @@ from pathlib import Path
 _children: dict[int, subprocess.Popen[bytes]] = {}
 
 
-def port_is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
         # Go listeners set SO_REUSEADDR, so a port in TIME_WAIT is usable to them.
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            probe.bind(("127.0.0.1", port))
+            probe.bind((host, port))
         except OSError:
             return False
     return True
@@ -50,21 +51,26 @@ def ports_lock() -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def pick_ports(wanted: dict[str, int], keep: set[str]) -> dict[str, int]:
+def pick_ports(
+    wanted: dict[str, int], keep: set[str], hosts: dict[str, str] | None = None
+) -> dict[str, int]:
     """Each key gets its wanted port if free (or kept), else a free ephemeral one.
 
-    Chosen sockets stay bound until all are picked, so two keys can never
-    receive the same ephemeral port.
+    A key listed in `hosts` is probed on that address (the API server's bind
+    address), the others on 127.0.0.1. Chosen sockets stay bound until all are
+    picked, so two keys can never receive the same ephemeral port.
     """
+    hosts = hosts or {}
     chosen: dict[str, int] = {}
     held: list[socket.socket] = []
     try:
         for key, port in wanted.items():
-            if key in keep or (port not in chosen.values() and port_is_free(port)):
+            host = hosts.get(key, "127.0.0.1")
+            if key in keep or (port not in chosen.values() and port_is_free(port, host)):
                 chosen[key] = port
                 continue
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind(("127.0.0.1", 0))
+            sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+            sock.bind((host, 0))
             held.append(sock)
             chosen[key] = sock.getsockname()[1]
     finally:
@@ -80,10 +86,19 @@ class Recorded:
 
     pid: int
     binary: Path
+    # A digest of what it was started with (flags, certificates); None from older
+    # pid files, which are taken as current.
+    config: str | None = None
 
 
 def spawn(
-    argv: list[str], *, log_path: Path, pid_path: Path, cwd: Path, env: dict[str, str]
+    argv: list[str],
+    *,
+    log_path: Path,
+    pid_path: Path,
+    cwd: Path,
+    env: dict[str, str],
+    config: str | None = None,
 ) -> Recorded:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     pid_path.parent.mkdir(parents=True, exist_ok=True)
@@ -102,15 +117,20 @@ def spawn(
             start_new_session=True,
         )
     _children[child.pid] = child
-    recorded = Recorded(child.pid, Path(argv[0]))
-    pid_path.write_text(json.dumps({"pid": recorded.pid, "binary": str(recorded.binary)}))
+    recorded = Recorded(child.pid, Path(argv[0]), config)
+    pid_path.write_text(
+        json.dumps({"pid": recorded.pid, "binary": str(recorded.binary), "config": config})
+    )
     return recorded
 
 
 def read_pid(pid_path: Path) -> Recorded | None:
     try:
         data = json.loads(pid_path.read_text())
-        return Recorded(int(data["pid"]), Path(data["binary"]))
+        config = data.get("config")
+        return Recorded(
+            int(data["pid"]), Path(data["binary"]), config if isinstance(config, str) else None
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -198,4 +218,34 @@ def pids_mentioning(text: str) -> list[int]:
                     found.append(int(entry.name))
         except (OSError, IndexError):
             continue
+    return found
+
+
+def listening_addresses(pid: int) -> set[tuple[str, int]]:
+    """(address, port) of every TCP socket the process listens on, from /proc."""
+    inodes = set()
+    try:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[len("socket:[") : -1])
+    except OSError:
+        return set()
+    found = set()
+    for table, family in (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6)):
+        try:
+            rows = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state != "0A" or inode not in inodes:  # 0A: LISTEN
+                continue
+            address_hex, port_hex = local.split(":")
+            raw = bytes.fromhex(address_hex)
+            # /proc prints each 32-bit word in host (little-endian) order.
+            words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+            found.add((socket.inet_ntop(family, words), int(port_hex, 16)))
     return found

@@ -79,6 +79,12 @@ def teach_requests(workshop: Workshop, enrolment: Enrolment) -> list[tuple[str, 
         ("teach-extend", "post", f"/teach/{code}/extend/", {"minutes": "600"}),
         ("teach-export", "get", f"/teach/{code}/export.csv", {}),
         ("teach-export", "get", f"/teach/{code}/export.json", {}),
+        ("teach-edit", "get", f"/teach/{code}/edit/", {}),
+        ("teach-edit", "post", f"/teach/{code}/edit/", new_workshop),
+        ("teach-close", "post", f"/teach/{code}/close/", {}),
+        ("teach-join-qr", "get", f"/teach/{code}/join.svg", {}),
+        ("teach-delete", "get", f"/teach/{code}/delete/", {}),
+        ("teach-delete", "post", f"/teach/{code}/delete/", {"confirm": "yes"}),
     ]
 
 

@@ -1,6 +1,8 @@
 """Faults under real processes: a worker killed mid-run, Redis restarted mid-run.
 
 Each test gets its own Redis and worker, so killing them harms no other test.
+A learner's kubectl runs in a process group of its own, so killing the worker's
+group misses it: its parent-death signal is what takes it down with the worker.
 """
 
 from __future__ import annotations
@@ -8,6 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 import signal
+import subprocess
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -18,6 +23,7 @@ from labapp.learning.attempts import attempt_start
 from labapp.ops.devstack import RedisServer, Stack, free_port, kill_group
 from labapp.runs.models import CommandRun
 from labapp.runs.services import WORKER_LOST, runs_reap
+from labapp.runs.tests.processes import Process, processes_with
 from labapp.sandboxes.services import sandbox_create
 from tests.fixtures.learners import wait_until_ready
 from tests.fixtures.services import use_broker
@@ -47,12 +53,19 @@ def private_stack(stack_env, tmp_path, monkeypatch):
         },
         tmp_path / "logs",
     )
-    stack.redis = server
-    stack.worker = stack.start_worker("faulty")
-    yield stack
+    yield PrivateStack(stack, server, stack.start_worker("faulty"))
     stack.stop_all()
     server.stop()
     use_broker(old_broker)
+
+
+@dataclass
+class PrivateStack:
+    """A test's own Redis and worker, to kill and restart at will."""
+
+    stack: Stack
+    redis: RedisServer
+    worker: subprocess.Popen
 
 
 @pytest.fixture
@@ -74,12 +87,34 @@ def long_watch(sandbox) -> str:
     return f"kubectl -n {sandbox.namespaces['shop']} get pods -w --request-timeout=6s"
 
 
+def endless_watch(sandbox) -> str:
+    """A watch that would outlive the run's timeout if nothing stopped it."""
+    return f"kubectl -n {sandbox.namespaces['shop']} get pods -w --request-timeout=60s"
+
+
+def watching(run: CommandRun, sandbox) -> list[Process]:
+    """The run's kubectl, once the run is RUNNING and its kubectl has started."""
+    if running(run) is None:
+        return []
+    return processes_with(f"{sandbox.namespaces['shop']} get pods -w")
+
+
+def gone_soon(sandbox, seconds: float = 3) -> bool:
+    return wait_for(
+        lambda: not processes_with(f"{sandbox.namespaces['shop']} get pods -w"),
+        timeout=seconds,
+        interval=0.1,
+        what="the learner's kubectl to end with its worker",
+    )
+
+
 def test_a_killed_worker_leaves_the_run_failed_worker_lost_within_the_deadline(
     private_stack, ready_sandbox
 ):
-    run = attempt_start(sandbox=ready_sandbox, command=long_watch(ready_sandbox))
-    wait_for(lambda: running(run), timeout=30, what="the run to start")
+    run = attempt_start(sandbox=ready_sandbox, command=endless_watch(ready_sandbox))
+    wait_for(lambda: watching(run, ready_sandbox), timeout=30, what="the watch to start")
     kill_group(private_stack.worker)  # the whole worker: main process and pool
+    assert gone_soon(ready_sandbox)
 
     # What the beat schedule runs every few seconds; called here directly.
     reaped = wait_for(
@@ -92,6 +127,10 @@ def test_a_killed_worker_leaves_the_run_failed_worker_lost_within_the_deadline(
     assert reaped.error == WORKER_LOST
     # Ended once its deadline passed, and promptly after it.
     assert reaped.deadline_at <= reaped.finished_at < reaped.deadline_at + dt.timedelta(seconds=5)
+
+
+def _parent(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
 def _pool_children(pid: int) -> list[int]:
@@ -111,6 +150,23 @@ def test_a_killed_pool_process_is_noticed_at_once_and_the_run_is_not_repeated(
     ended = wait_for(lambda: final(run), timeout=RUN_TIMEOUT, what="the run to end")
     assert ended.error == WORKER_LOST
     assert ended.stdout == ""
+
+
+def test_a_killed_pool_process_takes_its_learners_kubectl_with_it(private_stack, ready_sandbox):
+    run = attempt_start(sandbox=ready_sandbox, command=endless_watch(ready_sandbox))
+    (kubectl,) = wait_for(lambda: watching(run, ready_sandbox), timeout=30, what="the watch")
+    pool = _pool_children(private_stack.worker.pid)
+    assert _parent(kubectl.pid) in pool  # a child of the pool process, in its own group
+    assert os.getpgid(kubectl.pid) != os.getpgid(private_stack.worker.pid)
+    for child in pool:
+        os.kill(child, signal.SIGKILL)
+    killed_at = time.monotonic()
+    assert gone_soon(ready_sandbox)
+    assert time.monotonic() - killed_at < 3
+    # The run itself still ends as "worker lost", and is not run again.
+    ended = wait_for(lambda: final(run), timeout=RUN_TIMEOUT, what="the run to end")
+    assert ended.error == WORKER_LOST
+    assert not processes_with(f"{ready_sandbox.namespaces['shop']} get pods -w")
 
 
 def test_after_redis_restarts_mid_run_the_final_result_is_still_stored(

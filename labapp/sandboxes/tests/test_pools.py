@@ -191,7 +191,9 @@ def test_a_pool_whose_sandboxes_keep_failing_waits(settings, tiny_lab):
     settings.POOL_CONCURRENCY = 10
     pool = workshop_pool(tiny_lab, size=5)
     for sandbox in pooled(pool, Sandbox.State.FAILED, n=FAILURE_PAUSE_COUNT):
-        Sandbox.objects.filter(id=sandbox.id).update(status_message=f"broken {sandbox.slug}")
+        Sandbox.objects.filter(id=sandbox.id).update(
+            status_message=f"broken {sandbox.slug}", updated_at=NOW
+        )
     (status,) = pool_statuses(pools=SandboxPool.objects.filter(id=pool.id))
     assert status.paused and status.failed == FAILURE_PAUSE_COUNT
     assert status.last_failure.startswith("broken")

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from labapp.shell.policy.kubectl import PathArg, check_kubectl, kubectl_path_args
-from labapp.shell.policy.lab import NO_LAB, ShellPolicy
+from labapp.shell.policy.lab import LAB_VALIDATION, NO_LAB, ShellPolicy
 from labapp.shell.policy.messages import DYNAMIC, CommandRefused, typed_out
 from labapp.shell.policy.spelling import check_flag_spelling, describe_char
 from labapp.shell.policy.text import check_grep, check_head, check_tail, check_wc
@@ -22,6 +22,7 @@ from labapp.shell.policy.yq import YQ_SECURITY_FLAGS, check_yq
 
 __all__ = [
     "DYNAMIC",
+    "LAB_VALIDATION",
     "NO_LAB",
     "PROGRAMS",
     "YQ_SECURITY_FLAGS",

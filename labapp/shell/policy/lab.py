@@ -40,6 +40,8 @@ class ShellPolicy:
 
 
 NO_LAB = ShellPolicy()
+# For lab validation, which checks each step's exec commands against its own list.
+LAB_VALIDATION = ShellPolicy(exec_any_command=True)
 
 
 def _words(command: str) -> list[str]:
