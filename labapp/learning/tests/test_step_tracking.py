@@ -122,7 +122,9 @@ def test_one_learners_changes_never_tick_another_learners_checks(
     time.sleep(3)  # ample time for a wrongly routed judgement to land
     bob_step = bob_progress.steps.get(step_id="label-namespace")
     assert bob_step.state != StepProgress.State.PASSED
-    assert bob_step.last_outcomes == []  # nothing of Ada's was judged as Bob's
+    # The tracker may judge Bob's step (his own sandbox changed as it was set up), but
+    # nothing of Ada's counts for him: he has done nothing, so no check of his passes.
+    assert not any(outcome["status"] == "pass" for outcome in bob_step.last_outcomes)
 
 
 def test_the_step_still_passes_after_the_tracker_is_killed_and_restarted(
