@@ -135,6 +135,10 @@ class Cost:
         return self.own + self.children + self.server
 
 
+COST_FIELDS = ("wall", "own", "children", "server")
+Phases = dict[str, Cost]
+
+
 def measured(bench: Bench, work: Callable[[], object]) -> Cost:
     own0 = resource.getrusage(resource.RUSAGE_SELF)
     kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -156,7 +160,7 @@ def measured(bench: Bench, work: Callable[[], object]) -> Cost:
 # -- 1. a sandbox, the old way and the new way -------------------------------------
 
 
-def old_way(bench: Bench, slug: str, namespaces: dict[str, str], workspace: Path) -> None:
+def old_way(bench: Bench, slug: str, namespaces: dict[str, str], workspace: Path) -> Phases:
     """Before issue 15: everything applied one by one, the guard for every sandbox."""
     from labapp.catalog.workspace import render_workspace
     from labapp.clusters import isolation
@@ -164,37 +168,53 @@ def old_way(bench: Bench, slug: str, namespaces: dict[str, str], workspace: Path
     from labapp.clusters.objects import apply_objects
     from labapp.clusters.pod_guard import verify_pod_guard
 
-    apply_objects(bench.admin, isolation.cluster_guard_objects())
-    apply_objects(
-        bench.admin,
-        isolation.sandbox_objects(
-            slug, namespaces, Quota(), privileged_images=bench.lab.privileged_images
-        ),
-    )
-    for physical in namespaces.values():
-        verify_pod_guard(bench.admin, namespace=physical)
-    isolation.issue_token(bench.admin, sandbox_id=slug, seconds=3600)
-    render_workspace(bench.lab, namespaces, workspace)
-    setup(bench, namespaces, workspace)
+    def cluster_objects() -> None:
+        apply_objects(bench.admin, isolation.cluster_guard_objects())
+        apply_objects(
+            bench.admin,
+            isolation.sandbox_objects(
+                slug, namespaces, Quota(), privileged_images=bench.lab.privileged_images
+            ),
+        )
+        for physical in namespaces.values():
+            verify_pod_guard(bench.admin, namespace=physical)
+        isolation.issue_token(bench.admin, sandbox_id=slug, seconds=3600)
+
+    def workspace_and_setup() -> None:
+        render_workspace(bench.lab, namespaces, workspace)
+        setup(bench, namespaces, workspace)
+
+    return {
+        "objects": measured(bench, cluster_objects),
+        "setup": measured(bench, workspace_and_setup),
+    }
 
 
-def new_way(bench: Bench, slug: str, namespaces: dict[str, str], workspace: Path) -> None:
+def new_way(bench: Bench, slug: str, namespaces: dict[str, str], workspace: Path) -> Phases:
     """After: the guard once per cluster, one batch, a warm kubectl cache."""
     from labapp.catalog.workspace import render_workspace
     from labapp.clusters import isolation, kubecache
 
-    isolation.provision(
-        bench.admin,
-        sandbox_id=slug,
-        namespaces=namespaces,
-        token_seconds=3600,
-        privileged_images=bench.lab.privileged_images,
-    )
-    render_workspace(bench.lab, namespaces, workspace)
-    warm = kubecache.warm_cache(bench.admin, root=bench.home / "warm", kubectl=bench.kubectl)
-    assert warm is not None
-    kubecache.seed_workspace_cache(warm, workspace / ".kube" / "cache")
-    setup(bench, namespaces, workspace)
+    def cluster_objects() -> None:
+        isolation.provision(
+            bench.admin,
+            sandbox_id=slug,
+            namespaces=namespaces,
+            token_seconds=3600,
+            privileged_images=bench.lab.privileged_images,
+        )
+
+    def workspace_and_setup() -> None:
+        render_workspace(bench.lab, namespaces, workspace)
+        warm = kubecache.warm_cache(bench.admin, root=bench.home / "warm", kubectl=bench.kubectl)
+        assert warm is not None
+        kubecache.seed_workspace_cache(warm, workspace / ".kube" / "cache")
+        setup(bench, namespaces, workspace)
+
+    return {
+        "objects": measured(bench, cluster_objects),
+        "setup": measured(bench, workspace_and_setup),
+    }
 
 
 def setup(bench: Bench, namespaces: dict[str, str], workspace: Path) -> None:
@@ -217,7 +237,7 @@ def sandboxes(bench: Bench, count: int) -> dict[str, Any]:
     # The old way strips the guard's hash annotation each time; the new way would see
     # that when it looks again (every few minutes) and apply. Out here, no looking again.
     isolation.GUARD_RECHECK_SECONDS = float("inf")
-    costs: dict[str, list[Cost]] = {"old": [], "new": []}
+    costs: dict[str, list[Phases]] = {"old": [], "new": []}
     made: list[tuple[str, dict[str, str]]] = []
     ways = {"old": old_way, "new": new_way}
     # One of each first, unmeasured: the warm cache, the clients, discovery.
@@ -226,18 +246,24 @@ def sandboxes(bench: Bench, count: int) -> dict[str, Any]:
             slug = f"{name[0]}{index:02d}{os.urandom(2).hex()}"
             namespaces = {n: f"{n}-{slug}" for n in bench.lab.namespaces}
             workspace = bench.home / "sandboxes" / slug / "workspace"
-            cost = measured(bench, lambda: way(bench, slug, namespaces, workspace))  # noqa: B023
+            phases = way(bench, slug, namespaces, workspace)
+            phases["sandbox"] = Cost(
+                *(sum(getattr(c, f) for c in phases.values()) for f in COST_FIELDS)
+            )
             if index:
-                costs[name].append(cost)
+                costs[name].append(phases)
             made.append((slug, namespaces))
     for slug, namespaces in made:
         isolation.teardown(bench.admin, sandbox_id=slug, namespaces=namespaces)
     return {
         name: {
-            field: round(statistics.median(getattr(c, field) for c in values), 3)
-            for field in ("wall", "own", "children", "server", "total")
+            phase: {
+                field: round(statistics.median(getattr(p[phase], field) for p in values), 3)
+                for field in (*COST_FIELDS, "total")
+            }
+            | {"n": len(values)}
+            for phase in ("objects", "setup", "sandbox")
         }
-        | {"n": len(values)}
         for name, values in costs.items()
     }
 
@@ -245,8 +271,9 @@ def sandboxes(bench: Bench, count: int) -> dict[str, Any]:
 # -- 2. the first kubectl apply -k in a fresh workspace ------------------------------
 
 
-def learner(bench: Bench) -> tuple[Path, dict[str, str], str]:
-    """A sandbox to run as: its kubeconfig, namespaces and an `apply -k` folder."""
+def learner(bench: Bench) -> tuple[Path, Path, dict[str, str], str]:
+    """A sandbox to run as: its kubeconfig, workspace, namespaces and an `apply -k`
+    folder of the lab's."""
     from labapp.clusters import isolation
 
     slug = f"k{os.urandom(3).hex()}"
@@ -271,7 +298,7 @@ def learner(bench: Bench) -> tuple[Path, dict[str, str], str]:
         for c in step.commands
         if c.run.startswith("kubectl apply -k")
     )
-    return kubeconfig, namespaces, folder
+    return kubeconfig, workspace, namespaces, folder
 
 
 @dataclass
@@ -280,6 +307,7 @@ class Run:
     wall: float
     max_rss_mib: float
     code: int
+    error: str = ""
 
 
 def kubectl(
@@ -305,8 +333,10 @@ def kubectl(
         env=env,
         cwd=workspace,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
+    assert process.stderr is not None
+    stderr = process.stderr.read().decode(errors="replace")  # small: kubectl's messages
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
     return Run(
@@ -314,26 +344,27 @@ def kubectl(
         wall=time.monotonic() - t0,
         max_rss_mib=int(peak.read_text().split()[-1]) / 1024,
         code=process.returncode,
+        error=stderr[-300:] if process.returncode else "",
     )
 
 
-def medians(runs: list[Run]) -> dict[str, float]:
+def medians(runs: list[Run]) -> dict[str, Any]:
     return {
         "cpu_s": round(statistics.median(r.cpu for r in runs), 3),
         "wall_s": round(statistics.median(r.wall for r in runs), 3),
         "max_rss_mib": round(statistics.median(r.max_rss_mib for r in runs), 1),
         "failed": sum(r.code != 0 for r in runs),
         "n": len(runs),
+        "last_error": next((r.error for r in reversed(runs) if r.code), ""),
     }
 
 
 def first_apply(bench: Bench, runs: int) -> dict[str, Any]:
     from labapp.clusters import kubecache
 
-    kubeconfig, _, folder = learner(bench)
+    kubeconfig, source, _, folder = learner(bench)
     warm = kubecache.warm_cache(bench.admin, root=bench.home / "warm", kubectl=bench.kubectl)
     assert warm is not None
-    source = next((bench.home / "sandboxes").glob(f"*/workspace/{folder.split('/')[0]}")).parent
     results: dict[str, list[Run]] = {"cold": [], "warm": []}
     for _ in range(runs):
         for name in results:
@@ -350,8 +381,7 @@ def first_apply(bench: Bench, runs: int) -> dict[str, Any]:
 
 
 def gogc(bench: Bench, runs: int) -> dict[str, Any]:
-    kubeconfig, namespaces, folder = learner(bench)
-    workspace = next((bench.home / "sandboxes").glob(f"*/workspace/{folder.split('/')[0]}")).parent
+    kubeconfig, workspace, namespaces, folder = learner(bench)
     namespace = next(iter(namespaces.values()))
     commands = {
         "get": ["-n", namespace, "get", "pods"],
@@ -372,23 +402,40 @@ def gogc(bench: Bench, runs: int) -> dict[str, Any]:
 
 
 def report(figures: dict[str, Any]) -> None:
+    errors = {
+        row["last_error"]
+        for part in (figures["first_apply"], *figures["gogc"].values())
+        for row in part.values()
+        if isinstance(row, dict) and row.get("last_error")
+    }
+    for error in errors:
+        print(f"a kubectl run failed: {error}")
     print(
         f"cores: {figures['cores']}; load average before {figures['load_before']}, "
         f"after {figures['load_after']}"
     )
-    print("\n1. one cold sandbox (medians; CPU-seconds)")
-    print(f"{'':6} {'wall':>7} {'own':>7} {'kubectl':>8} {'apiserver+etcd':>15} {'total':>7}")
-    for name in ("old", "new"):
-        row = figures["sandbox"][name]
-        print(
-            f"{name:6} {row['wall']:7.3f} {row['own']:7.3f} {row['children']:8.3f} "
-            f"{row['server']:15.3f} {row['total']:7.3f}   n={row['n']}"
-        )
+    print("\n1. one cold sandbox (medians, seconds; all but wall are CPU-seconds)")
+    print(f"{'':22} {'wall':>7} {'own':>7} {'kubectl':>8} {'apiserver+etcd':>15} {'CPU total':>10}")
+    phases = {
+        "objects": "cluster objects",
+        "setup": "workspace + setup",
+        "sandbox": "the whole sandbox",
+    }
+    for phase, title in phases.items():
+        for name in ("old", "new"):
+            row = figures["sandbox"][name][phase]
+            print(
+                f"{title + ', ' + name:22} {row['wall']:7.3f} {row['own']:7.3f} "
+                f"{row['children']:8.3f} {row['server']:15.3f} {row['total']:10.3f}   n={row['n']}"
+            )
     first = figures["first_apply"]
     print(f"\n2. the first `{first['command']}` in a fresh workspace (medians)")
     for name in ("cold", "warm"):
         row = first[name]
-        print(f"{name:6} cpu {row['cpu_s']:.3f} s   wall {row['wall_s']:.3f} s   n={row['n']}")
+        print(
+            f"{name:6} cpu {row['cpu_s']:.3f} s   wall {row['wall_s']:.3f} s   "
+            f"rss {row['max_rss_mib']:6.1f} MiB  failed {row['failed']}/{row['n']}"
+        )
     print("\n3. kubectl and GOGC (medians: CPU-seconds, wall, peak RSS)")
     for command, per in figures["gogc"].items():
         for name, row in per.items():

@@ -8,10 +8,18 @@ Celery's own format; with text logs Celery keeps its own (bench/tracking.py read
 
 import logging.config
 import os
+import threading
 from typing import Any
 
 from celery import Celery
-from celery.signals import celeryd_after_setup, celeryd_init, setup_logging, worker_init
+from celery.signals import (
+    celeryd_after_setup,
+    celeryd_init,
+    setup_logging,
+    worker_init,
+    worker_ready,
+    worker_shutting_down,
+)
 
 from labapp.environment import env_log_format
 
@@ -44,14 +52,34 @@ def use_django_logging(**kwargs: Any) -> None:
     from django.conf import settings
 
     logging.config.dictConfig(settings.LOGGING)
+    # Python warnings (Celery's "running as root", ...) as log lines too, as Django does.
+    logging.captureWarnings(True)
 
 
-def quiet_banner(sender: Any = None, instance: Any = None, **kwargs: Any) -> None:
-    """The worker's start-up banner is printed, not logged: in JSON mode it is left out
-    (its facts are logged as one line once the worker is set up). Beat's banner is left
-    out with `celery --quiet beat`."""
+def before_worker_start(sender: Any = None, instance: Any = None, **kwargs: Any) -> None:
+    """Logging is set up before Celery's first warnings (running as root, ...), and the
+    start-up banner, printed rather than logged, is left out: its facts are logged as
+    one line once the worker is set up. Beat's banner: `celery --quiet beat`."""
+    use_django_logging()
     if instance is not None:
         instance.quiet = True
+
+
+def quiet_shutdown(sender: Any = None, **kwargs: Any) -> None:
+    """On SIGTERM Celery prints "worker: Warm shutdown (MainProcess)": its handler is
+    installed again without that line (log_shutdown logs it instead)."""
+    # Not in celery-types' stubs; celery.apps.worker defines it (celery 5.7).
+    from celery.apps.worker import install_worker_term_handler  # type: ignore[attr-defined]
+
+    worker = getattr(sender, "controller", None)
+    if worker is not None and threading.current_thread() is threading.main_thread():
+        install_worker_term_handler(worker, verbose=False)
+
+
+def log_shutdown(sender: Any = None, sig: Any = None, how: Any = None, **kwargs: Any) -> None:
+    logging.getLogger("celery.apps.worker").info(
+        "worker %s: %s shutdown on %s", sender, str(how).lower(), sig, extra={"node": str(sender)}
+    )
 
 
 def log_worker_start(sender: Any = None, instance: Any = None, **kwargs: Any) -> None:
@@ -69,5 +97,7 @@ def log_worker_start(sender: Any = None, instance: Any = None, **kwargs: Any) ->
 
 if env_log_format() == "json":
     setup_logging.connect(use_django_logging, weak=False)
-    celeryd_init.connect(quiet_banner, weak=False)
+    celeryd_init.connect(before_worker_start, weak=False)
     celeryd_after_setup.connect(log_worker_start, weak=False)
+    worker_ready.connect(quiet_shutdown, weak=False)
+    worker_shutting_down.connect(log_shutdown, weak=False)

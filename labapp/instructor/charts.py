@@ -152,8 +152,9 @@ def funnel(steps: list[StepStats], learners: int) -> Chart:
 def median_times(steps: list[StepStats]) -> Chart:
     """Per step: the median time its passers took, in minutes."""
     longest = max((s.median.total_seconds() / 60 for s in steps if s.median), default=0)
-    step = nice_step(max(longest, 0.5), steps=(0.25, 0.5, 1, 2, 5, 10, 15, 30, 60))
-    top = step * max(math.ceil(longest / step), 1)
+    longest = longest or 1  # nobody passed yet: an axis of one minute
+    step = nice_step(longest, steps=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 15, 30, 60))
+    top = step * math.ceil(longest / step)
     bars = []
     for i, s in enumerate(steps, 1):
         minutes = s.median.total_seconds() / 60 if s.median else 0

@@ -228,14 +228,17 @@ def common_mistakes(lab: LabSpec, rows: list[LearnerRow]) -> list[StepMistakes]:
             assert row.current is not None
             failed.update({o.title for o in row.current.outcomes if o.status is Status.FAIL})
         if mistakes or failed:
+            # Most common first; ties in the order the lab declares them.
+            mistake_order = [m.title for m in step.mistakes]
+            check_order = [check.display_title() for check in step.checks]
             found.append(
                 StepMistakes(
                     position,
                     step.id,
                     step.title,
                     len(on_step),
-                    mistakes.most_common(),
-                    failed.most_common(),
+                    _ranked(mistakes, mistake_order),
+                    _ranked(failed, check_order),
                 )
             )
     return found
@@ -332,3 +335,10 @@ def learner_history(*, enrolment: Enrolment) -> tuple[list[LearnerRecord], list[
     for row in last_for_step.values():
         row.passed_step = True
     return records, rows
+
+
+def _ranked(counts: Counter[str], order: list[str]) -> list[tuple[str, int]]:
+    def rank(title: str) -> int:
+        return order.index(title) if title in order else len(order)
+
+    return sorted(counts.items(), key=lambda item: (-item[1], rank(item[0]), item[0]))

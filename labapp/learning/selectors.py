@@ -119,6 +119,8 @@ def live_sandbox(*, user: User, lab_id: str) -> Sandbox | None:
     return (
         Sandbox.objects.filter(owner=user, lab_id=lab_id)
         .exclude(state=Sandbox.State.DELETED)
+        # Pages never show the kubeconfig: no decrypting it on every poll.
+        .defer("learner_kubeconfig")
         .first()
     )
 

@@ -175,6 +175,8 @@ class Stack:
                 "celery",
                 "-A",
                 "labapp",
+                # No banner (printed, not logged): every line is a log line.
+                "--quiet",
                 "beat",
                 "-l",
                 "info",
@@ -215,6 +217,10 @@ class Stack:
                 "--workers",
                 str(workers),
                 "--no-access-log",
+                # Pages hold their SSE channel open for as long as they are open: on
+                # a stop, wait this long for them, then close them (browsers reconnect).
+                "--timeout-graceful-shutdown",
+                "5",
                 # JSON lines under LABAPP_LOG_FORMAT=json, like the rest of the stack.
                 "--log-config",
                 str(UVICORN_LOG_CONFIG),

@@ -126,14 +126,21 @@ class LiveChannel(threading.Thread):
         self.who, self.lab_id = who, lab_id
         self.events: list[str] = []
         self.opened = threading.Event()
+        self.client = httpx.Client(base_url=who.client.base_url, cookies=who.client.cookies)
 
     def run(self) -> None:
-        client = httpx.Client(base_url=self.who.client.base_url, cookies=self.who.client.cookies)
-        with client.stream("GET", f"/labs/{self.lab_id}/events/", timeout=None) as response:
-            self.opened.set()
-            for line in response.iter_lines():
-                if line.startswith("event: "):
-                    self.events.append(line.removeprefix("event: "))
+        try:
+            with self.client.stream("GET", f"/labs/{self.lab_id}/events/", timeout=None) as sse:
+                self.opened.set()
+                for line in sse.iter_lines():
+                    if line.startswith("event: "):
+                        self.events.append(line.removeprefix("event: "))
+        except httpx.HTTPError:
+            pass  # closed by close()
+
+    def close(self) -> None:
+        """The learner closes the page."""
+        self.client.close()
 
 
 def test_runs_alternate_between_two_hosts_with_no_shared_disk_and_the_lab_completes(
@@ -176,6 +183,7 @@ def test_runs_alternate_between_two_hosts_with_no_shared_disk_and_the_lab_comple
         assert (hosts.homes[host] / sandbox.slug / "kubeconfig").read_text() == kubeconfig
     # Whichever uvicorn process served the channel heard every tick.
     wait_for(lambda: channel.events.count("progress") >= 3, timeout=30, what="three ticks")
+    channel.close()
 
 
 def test_the_provisioner_runs_at_a_lower_priority_than_the_command_workers(hosts):

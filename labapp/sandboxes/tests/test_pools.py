@@ -273,3 +273,11 @@ def test_an_unclaimed_sandbox_has_no_owner_and_needs_a_pool(tiny_lab):
 
     with pytest.raises(IntegrityError), transaction.atomic():
         Sandbox.objects.create(lab_id=tiny_lab.id, slug="orphan")
+
+
+def test_the_beat_tends_the_pools(settings):
+    from labapp.sandboxes import tasks
+
+    entry = settings.CELERY_BEAT_SCHEDULE["tend-pools"]
+    assert entry["task"] == tasks.tend_pools.name
+    assert entry["schedule"] <= 60

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from labapp.clusters.config import admin_kubeconfig
 from labapp.learning.tracker import Tracker, tracker_status
+
+# Logged, not printed: one JSON object per line under LABAPP_LOG_FORMAT=json. Always at
+# INFO: the dev stack waits for "judging" before it goes on.
+log = logging.getLogger("labapp.learning.tracker.start")
+log.setLevel(logging.INFO)
 
 
 class Command(BaseCommand):
@@ -34,9 +40,7 @@ class Command(BaseCommand):
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: tracker.stop.set())
         kinds = ", ".join(i.ref.kind for i in [tracker.namespaces, *tracker.informers])
-        self.stdout.write(f"tracker: watching {kinds}", ending="\n")
-        self.stdout.flush()
+        log.info("tracker: watching %s", kinds)
         tracker.start()
-        self.stdout.write("tracker: caches listed; judging", ending="\n")
-        self.stdout.flush()
+        log.info("tracker: caches listed; judging")
         tracker.run_forever()
