@@ -280,6 +280,7 @@ def walk_seed(ground: Ground) -> list[tuple[int, PathResult]]:
                 continue
             outputs: list[RunOutput] = []
             for command in commands:
+                started = time.monotonic()
                 mapped = map_seed_command(command.run, lab.namespaces, seed.folders)
                 result = PathResult("seed", f"`{command.run}`", note=f"typed as `{mapped}`")
                 if command.real_nodes_only and ground.simulated:
@@ -288,11 +289,14 @@ def walk_seed(ground: Ground) -> list[tuple[int, PathResult]]:
                 else:
                     ran, result.problems = learner.run([CommandSpec(mapped)])
                     outputs += ran
+                result.seconds = time.monotonic() - started
                 found.append((index, result))
+            started = time.monotonic()
             passed = PathResult("seed", f"the page's commands pass step {step.id!r}")
             for outcome in learner.judge(step, outputs, wait=True):
                 if not outcome.passed:
                     passed.problems.append(outcome.message())
+            passed.seconds = time.monotonic() - started
             found.append((index, passed))
     return found
 

@@ -18,6 +18,8 @@ from labapp.live.streams import sync_client
 log = logging.getLogger(__name__)
 # How often the worker asks Redis: a cancel takes effect within about this long.
 POLL_SECONDS = 0.5
+# After Redis failed to answer: a hung Redis must not slow the run's output down.
+RETRY_SECONDS = 5.0
 
 
 class CancelUnavailable(RuntimeError):
@@ -57,6 +59,7 @@ class CancelWatch:
         try:
             self.seen = bool(self.client.exists(self.key))
         except redis.RedisError as exc:
+            self.next_look = time.monotonic() + RETRY_SECONDS
             if not self.failed:
                 log.warning("cannot see cancels of %s (%s); its timeout applies", self.key, exc)
             self.failed = True

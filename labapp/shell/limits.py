@@ -9,6 +9,7 @@ threads with GOMAXPROCS=2, 0.8 CPU-seconds, and discovery-cache files up to 1.6 
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import resource
 import signal
@@ -84,6 +85,7 @@ def _within_hard(which: int, soft: int, hard: int) -> tuple[int, int]:
     return min(soft, current), min(hard, current)
 
 
+@functools.cache
 def _prctl() -> Callable[[int, int, int, int, int], int] | None:
     if not sys.platform.startswith("linux"):
         return None

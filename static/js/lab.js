@@ -4,12 +4,30 @@
   "use strict";
 
   // Copy buttons: put the command on the clipboard and say so.
+  // Over plain HTTP (not localhost) browsers have no clipboard API: copy the old way.
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) return navigator.clipboard.writeText(text);
+    const area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.style.position = "fixed";
+    area.style.opacity = "0";
+    document.body.appendChild(area);
+    area.select();
+    const copied = document.execCommand("copy");
+    area.remove();
+    return copied ? Promise.resolve() : Promise.reject(new Error("copy refused"));
+  }
   document.addEventListener("click", function (event) {
     const button = event.target.closest("[data-copy]");
     if (!button) return;
-    navigator.clipboard.writeText(button.dataset.copy).then(function () {
-      const label = button.textContent;
+    const label = button.dataset.label || button.textContent;
+    button.dataset.label = label;
+    copyText(button.dataset.copy).then(function () {
       button.textContent = "Copied";
+    }, function () {
+      button.textContent = "Select and copy it";
+    }).then(function () {
       setTimeout(function () { button.textContent = label; }, 1500);
     });
   });

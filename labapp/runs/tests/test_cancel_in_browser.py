@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from labapp.learning.services import lab_start
 from labapp.runs.models import CommandRun
 from labapp.runs.tests.processes import processes_with
-from labapp.sandboxes.services import sandbox_create
+from labapp.sandboxes.models import Sandbox
 from tests.fixtures.learners import wait_until_ready
 from tests.fixtures.waiting import wait_for
 
@@ -24,7 +25,9 @@ def sign_in(context, user, base_url: str) -> None:
 
 @pytest.fixture
 def sandbox(learner, tiny_lab, live_stack):
-    return wait_until_ready(sandbox_create(owner=learner, lab_id=tiny_lab.id))
+    """The learner has started the tiny lab, and its sandbox is ready."""
+    lab_start(user=learner, lab_id=tiny_lab.id)
+    return wait_until_ready(Sandbox.objects.get(owner=learner, lab_id=tiny_lab.id))
 
 
 def test_cancel_ends_a_running_watch_in_the_browser(page, live_stack, learner, sandbox):
