@@ -13,6 +13,7 @@ from labapp.catalog.yamlsource import LineDict, LineList
 from labapp.checks.base import MAX_WAIT, Check
 from labapp.lib.placeholders import PLACEHOLDER, render
 from labapp.shell.parse import CommandRefused, parse_command
+from labapp.shell.policy import LAB_VALIDATION
 
 STEP_KEYS = {
     "id",
@@ -216,7 +217,8 @@ class StepReader(ReaderBase):
     def _exec_runs(self, command: str) -> list[str]:
         """What each `kubectl exec … -- COMMAND` in a command line runs."""
         try:
-            pipeline = parse_command(render(command, self._standins()))
+            # Any exec passes the shell here: this is what finds the undeclared ones.
+            pipeline = parse_command(render(command, self._standins()), LAB_VALIDATION)
         except (CommandRefused, KeyError):
             return []  # reported with the command itself
         runs = []

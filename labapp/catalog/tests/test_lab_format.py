@@ -248,3 +248,12 @@ def test_modules_order_labs_and_report_problems_at_their_line(tmp_path):
 
     ordered = in_module_order([Lab("a"), Lab("b"), Lab("c")], modules[:1])  # type: ignore[list-item]
     assert [lab.id for lab in ordered] == ["b", "a", "c"]
+
+
+def test_a_mistakes_text_is_escaped_and_shows_its_code():
+    from labapp.catalog.templatetags.catalog_tags import inline_code
+
+    shown = inline_code("Use `kubectl label --overwrite` <b>now</b> & `x<y`")
+    assert shown == (
+        "Use <code>kubectl label --overwrite</code> &lt;b&gt;now&lt;/b&gt; &amp; <code>x&lt;y</code>"
+    )

@@ -48,12 +48,13 @@ def rollout_message() -> str:
 
 
 def on_recycle_pods(workshop, django_user_model, name: str, *, detail: str, failures: int = 1):
-    """`name` is on step 3 (recycle-pods), its pod check failing with `detail`."""
+    """`name` is on step 2 (recycle-pods), its pod check failing with `detail`."""
     user = django_user_model.objects.create_user(name.lower())
     Enrolment.objects.create(workshop=workshop, user=user, display_name=name)
     record = lab_start(user=user, lab_id="pss-baseline", workshop=workshop)
+    order = [step.id for step in all_labs()["pss-baseline"].steps]
     for step in record.steps.all():
-        if step.position < 2:
+        if order.index(step.step_id) < order.index("recycle-pods"):
             step.state, step.started_at, step.passed_at = "passed", NOW, NOW
         elif step.step_id == "recycle-pods":
             step.state, step.started_at = "failing", NOW - dt.timedelta(minutes=3)
@@ -77,14 +78,14 @@ def test_the_cohorts_mistakes_and_failed_checks_are_counted_per_step(workshop, d
     on_recycle_pods(workshop, django_user_model, "Cy", detail="")
     board = dashboard(workshop=workshop, lab_id="pss-baseline", now=NOW)
     [step] = board.mistakes
-    assert (step.position, step.step_id, step.learners) == (3, "recycle-pods", 3)
+    assert (step.position, step.step_id, step.learners) == (2, "recycle-pods", 3)
     assert step.mistakes == [("restarted the rollout instead of deleting the pods", 2)]
     assert step.failed_checks == [(NO_POD, 3), ("kubectl found no pods", 3)]
     rows = {row.enrolment.display_name: row for row in board.rows}
     assert rows["Cy"].mistake == ""
     # Ada is stuck, and her card says which mistake she is making.
     assert rows["Ada"].stuck_reason == (
-        f"3 failed checks in a row on step 3: {NO_POD}; "
+        f"3 failed checks in a row on step 2: {NO_POD}; "
         "the mistake: restarted the rollout instead of deleting the pods"
     )
 

@@ -52,8 +52,10 @@ def test_the_health_check_passes_on_the_production_profile_and_fails_when_down(t
     log = tmp_path / "uvicorn.log"
     with open(log, "wb") as out:
         server = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "labapp.asgi:application"]
-            + ["--host", "127.0.0.1", "--port", str(port)],
+            [
+                *(sys.executable, "-m", "uvicorn", "labapp.asgi:application"),
+                *("--host", "127.0.0.1", "--port", str(port)),
+            ],
             cwd=settings.BASE_DIR,
             env=env,
             stdout=out,
@@ -66,7 +68,7 @@ def test_the_health_check_passes_on_the_production_profile_and_fails_when_down(t
         assert server.poll() is None, log.read_text()
         healthy = check(url, env)
         assert healthy.returncode == 0, healthy.stderr
-        # What the check guards against: a plain request is redirected to HTTPS.
+        # What it guards against: a Host the site does not allow (127.0.0.1) gets a 400.
         plain = check(url, {**env, "DJANGO_ALLOWED_HOSTS": "127.0.0.1,lab.example.org"})
         assert plain.returncode == 1
     finally:
