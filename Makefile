@@ -61,6 +61,7 @@ bench-tracking: setup-test controlplane
 bench-parts: setup-test controlplane
 	$(PY) bench/localcluster_boot.py --json bench/results/localcluster_boot.json
 	$(PY) bench/runner_latency.py
+	$(PY) bench/cold_path.py
 
 # Optional: a kind cluster instead of the local control plane (your own kind and Docker).
 kind-up:

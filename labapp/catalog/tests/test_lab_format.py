@@ -255,5 +255,6 @@ def test_a_mistakes_text_is_escaped_and_shows_its_code():
 
     shown = inline_code("Use `kubectl label --overwrite` <b>now</b> & `x<y`")
     assert shown == (
-        "Use <code>kubectl label --overwrite</code> &lt;b&gt;now&lt;/b&gt; &amp; <code>x&lt;y</code>"
+        "Use <code>kubectl label --overwrite</code> &lt;b&gt;now&lt;/b&gt; &amp; "
+        "<code>x&lt;y</code>"
     )

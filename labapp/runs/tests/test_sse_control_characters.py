@@ -11,13 +11,14 @@ import asyncio
 import html
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from labapp.live.sse import sse_event
-from labapp.live.streams import RunStreamWriter
+from labapp.live.streams import RunStreamWriter, stream_key, sync_client
 from labapp.runs.sse import RunEvents
 from labapp.shell.execute import ToolPaths, execute
 from labapp.shell.parse import parse_command
@@ -100,17 +101,26 @@ def run_hostile_program(tmp_path: Path, run_id: int) -> None:
     assert not writer.failed
 
 
-async def read_all(events: RunEvents) -> str:
-    return "".join([event async for event in events])
+def read_all(events: RunEvents) -> str:
+    """The whole stream, read in a thread of its own (an earlier browser test may
+    have left an event loop running in this one)."""
+
+    async def collect() -> str:
+        return "".join([event async for event in events])
+
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(asyncio.run, collect()).result()
 
 
 @pytest.mark.parametrize("as_json", [True, False], ids=["json", "html"])
 def test_a_runs_hostile_output_reaches_the_browser_as_data(
-    redis_server, tmp_path: Path, as_json: bool
+    redis_server, settings, tmp_path: Path, as_json: bool
 ) -> None:
+    settings.REDIS_URL = redis_server.url
     run_id = 900_000 + as_json
+    sync_client().delete(stream_key(run_id))  # from an earlier session's run of this test
     run_hostile_program(tmp_path, run_id)
-    events = parse_stream(asyncio.run(read_all(RunEvents(run_id, after="0-0", as_json=as_json))))
+    events = parse_stream(read_all(RunEvents(run_id, after="0-0", as_json=as_json)))
     assert [event.type for event in events] == ["stdout", "done"]
     stdout, done = events
     if as_json:
