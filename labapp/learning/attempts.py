@@ -24,11 +24,16 @@ log = logging.getLogger(__name__)
 
 
 @transaction.atomic
-def attempt_start(*, sandbox: Sandbox, command: str, step_id: str = "") -> CommandRun:
+def attempt_start(
+    *, sandbox: Sandbox, command: str, step_id: str = "", counts: bool = True
+) -> CommandRun:
     """Record the command and queue it; a refused command is recorded and never queued.
-    Without `step_id` (a typed command), it counts for the current step."""
+    Without `step_id` (a typed command), it counts for the current step; with `counts`
+    false (the Files panel's Preview, which only looks) it counts for no step."""
     assert sandbox.owner_id is not None  # runs start on a learner's sandbox, never a pool's
-    if not step_id:
+    if not counts:
+        step_id = ""
+    elif not step_id:
         step_id = (
             LabProgress.objects.filter(user_id=sandbox.owner_id, lab_id=sandbox.lab_id)
             .values_list("current_step_id", flat=True)

@@ -315,6 +315,7 @@ def run_create(request: AuthenticatedHttpRequest, slug: str) -> HttpResponse:
             sandbox=sandbox,
             command=request.POST.get("command", ""),
             step_id=request.POST.get("step", ""),
+            counts=request.POST.get("preview") != "1",
         )
     except RunNotAllowed as exc:
         return render(request, "runs/run_panel.html#refused", {"reason": str(exc)}, status=409)
