@@ -197,7 +197,7 @@ def test_cancel_stops_a_running_watch_through_the_real_worker(learner, tiny_lab,
         return run.is_final
 
     wait_for(ended, timeout=10, what="the run to end")
-    assert time.monotonic() - asked < 5
+    assert time.monotonic() - asked < 8  # about a second, unless the machine is busy
     assert (run.state, run.error) == (CommandRun.State.CANCELLED, CANCELLED)
     assert not processes_with(f"{namespace} get pods -w")
     # The panel says so, and so does the end of its stream.

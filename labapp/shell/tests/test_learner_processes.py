@@ -288,16 +288,20 @@ def test_a_learner_process_dies_with_its_worker(tmp_path: Path, workdir: Path) -
 def test_a_cancelled_run_stops_its_processes_at_once(tmp_path: Path, workdir: Path) -> None:
     pid_file = tmp_path / "pid"
     tools = stand_in(tmp_path, f"echo started\necho $$ > {pid_file}\nexec /bin/sleep 60\n")
-    asked_at: list[float] = []
+    printed: list[str] = []
 
     def cancelled() -> bool:
-        if pid_file.exists() and pid_file.read_text().strip():
-            asked_at.append(time.monotonic())
-            return True
-        return False
+        """The learner presses Cancel once the program has printed and is waiting."""
+        return bool(printed) and pid_file.exists() and bool(pid_file.read_text().strip())
 
     started = time.monotonic()
-    result = run(tools, workdir, cancelled=cancelled, timeout=30)
+    result = run(
+        tools,
+        workdir,
+        cancelled=cancelled,
+        on_chunk=lambda _kind, text: printed.append(text),
+        timeout=30,
+    )
     assert time.monotonic() - started < 5
     assert (result.cancelled, result.error, result.exit_code) == (True, "cancelled", None)
     assert result.stdout == "started\n"
