@@ -29,8 +29,8 @@ test: setup-test controlplane
 	$(VENV)/bin/mypy
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest
-	@echo "== the whole suite again, on PostgreSQL"
-	bash scripts/with-postgres.sh $(PY) -m pytest -p no:cacheprovider
+	@echo "== again on PostgreSQL: every test that touches the database (the others cannot differ)"
+	bash scripts/with-postgres.sh $(PY) -m pytest -p no:cacheprovider -m database
 
 # The fast lane: lint, format and every test that needs no control plane, no
 # Redis or Celery stack and no browser (conftest.py marks those `cluster`).

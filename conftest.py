@@ -28,11 +28,35 @@ NEEDS_CLUSTER = frozenset(
 )
 
 
+# A test touches the database when pytest-django lets it (the django_db mark, or
+# one of these fixtures), or when it starts processes that share the test database.
+DATABASE_FIXTURES = frozenset(
+    {
+        "db",
+        "transactional_db",
+        "django_db_reset_sequences",
+        "django_db_serialized_rollback",
+        "admin_user",
+        "admin_client",
+        "django_user_model",
+        "stack_env",
+        "live_stack",
+    }
+)
+
+
+def touches_the_database(item: pytest.Item) -> bool:
+    fixtures = set(getattr(item, "fixturenames", ()))
+    return item.get_closest_marker("django_db") is not None or bool(fixtures & DATABASE_FIXTURES)
+
+
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if NEEDS_CLUSTER.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.cluster)
+        if touches_the_database(item):
+            item.add_marker(pytest.mark.database)
 
 
 def pytest_configure(config: pytest.Config) -> None:
