@@ -67,6 +67,18 @@ class WorkshopForm(forms.Form):
         start = now.replace(second=0, microsecond=0)
         return cls(initial={"starts_at": start, "ends_at": start + dt.timedelta(hours=3)})
 
+    def workshop_fields(self) -> dict[str, Any]:
+        """The cleaned form as the keyword arguments of workshop_create / workshop_update."""
+        data = self.cleaned_data
+        return {
+            "title": data["title"],
+            "lab_ids": data["labs"],
+            "starts_at": data["starts_at"],
+            "ends_at": data["ends_at"],
+            "capacity": data["capacity"],
+            "sandbox_lifetime_minutes": data["lifetime"],
+        }
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         starts, ends = cleaned.get("starts_at"), cleaned.get("ends_at")

@@ -31,17 +31,8 @@ def workshops(request: AuthenticatedHttpRequest) -> HttpResponse:
     now = timezone.now()
     form = WorkshopForm(request.POST) if request.method == "POST" else WorkshopForm.blank(now)
     if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
         try:
-            workshop = services.workshop_create(
-                instructor=request.user,
-                title=data["title"],
-                lab_ids=data["labs"],
-                starts_at=data["starts_at"],
-                ends_at=data["ends_at"],
-                capacity=data["capacity"],
-                sandbox_lifetime_minutes=data["lifetime"],
-            )
+            workshop = services.workshop_create(instructor=request.user, **form.workshop_fields())
         except (ValueError, LabNotFound) as exc:
             form.add_error(None, f"The workshop was not created: {exc}")
         else:
@@ -60,17 +51,8 @@ def workshop_edit(request: AuthenticatedHttpRequest, code: str) -> HttpResponse:
     workshop = workshop_for_instructor(user=request.user, code=code)
     form = WorkshopForm(request.POST) if request.method == "POST" else None
     if form is not None and form.is_valid():
-        data = form.cleaned_data
         try:
-            services.workshop_update(
-                workshop=workshop,
-                title=data["title"],
-                lab_ids=data["labs"],
-                starts_at=data["starts_at"],
-                ends_at=data["ends_at"],
-                capacity=data["capacity"],
-                sandbox_lifetime_minutes=data["lifetime"],
-            )
+            services.workshop_update(workshop=workshop, **form.workshop_fields())
         except (ValueError, LabNotFound) as exc:
             form.add_error(None, f"The workshop was not changed: {exc}")
         else:
