@@ -5,6 +5,7 @@ visitor, the learner, and staff (pytest-django's admin user)."""
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 from kubernetes.client.exceptions import ApiException
 
 from labapp.clusters.client import ClusterUnreachable
@@ -70,7 +71,7 @@ def test_staff_see_each_dependency_without_an_address(admin_client, everything_d
     assert body["status"] == "unavailable"
     checks = body["checks"]
     assert set(checks) == {"database", "redis", "cluster", "tracker"}
-    assert checks["database"] == {"ok": True, "detail": "sqlite"}
+    assert checks["database"] == {"ok": True, "detail": connection.vendor}
     assert checks["redis"] == {"ok": False, "detail": "could not connect"}
     assert checks["cluster"] == {"ok": False, "detail": "the API server could not be reached"}
     # Redis is down, so the tracker's heartbeat cannot be read: it says why, and where not.
