@@ -201,15 +201,6 @@ def test_beat_logs_json_lines_and_keeps_a_heartbeat(tmp_path: Path, redis_server
         LABAPP_BEAT_HEARTBEAT_FILE=str(heartbeat),
         LABAPP_BEAT_HEARTBEAT_MAX_AGE="60",
     )
-    log = tmp_path / "beat.log"
-    beat = spawn(
-        [
-            *(sys.executable, "-m", "celery", "-A", "labapp", "--quiet", "beat"),
-            *("-l", "info", "-s", str(tmp_path / "celerybeat-schedule")),
-        ],
-        env,
-        log,
-    )
 
     def status() -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -221,10 +212,21 @@ def test_beat_logs_json_lines_and_keeps_a_heartbeat(tmp_path: Path, redis_server
             timeout=60,
         )
 
+    # Before beat runs (and before it could tick), there is no heartbeat.
+    before = status()
+    assert before.returncode == 1
+    assert "beat has not ticked" in before.stderr
+    log = tmp_path / "beat.log"
+    beat = spawn(
+        [
+            *(sys.executable, "-m", "celery", "-A", "labapp", "--quiet", "beat"),
+            *("-l", "info", "-s", str(tmp_path / "celerybeat-schedule")),
+        ],
+        env,
+        log,
+    )
+
     try:
-        before = status()
-        assert before.returncode == 1
-        assert "beat has not ticked" in before.stderr
         wait_for(
             lambda: heartbeat.exists() or beat.poll() is not None,
             timeout=60,
