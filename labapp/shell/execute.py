@@ -137,6 +137,9 @@ def run_environment(*, kubeconfig: Path, workdir: Path) -> dict[str, str]:
         # Two cores are plenty for one learner's kubectl, and keep its threads
         # (which count against the process limit) few on a large machine.
         "GOMAXPROCS": "2",
+        # Learner commands are short: collecting garbage less often saved 29 % of
+        # `apply -k`'s CPU (bench/cold_path.py), for about 40 MiB more at its peak.
+        "GOGC": "400",
     }
 
 

@@ -158,6 +158,7 @@ def test_environment_is_reduced(
         "KUBECACHEDIR",
         "KUBERC",
         "GOMAXPROCS",
+        "GOGC",
     }
     assert seen == run_environment(kubeconfig=workdir.parent / "kubeconfig", workdir=workdir)
     assert seen["PATH"] == "/nonexistent"
