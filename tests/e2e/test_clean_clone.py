@@ -109,16 +109,13 @@ def test_make_up_from_a_clean_clone_serves_a_learner_through_the_baseline_lab(cl
             done = sse_done(learner, run_id)
             assert done["state"] == "succeeded", (command, done)
             outputs.append(learner.get(f"/runs/{run_id}/").text)
+
         # The tracker ticks the last step a moment after its run ends.
-        final = wait_for(
-            lambda: (
-                (text := learner.get("/labs/pss-baseline/").text)
-                if 'data-testid="progress">100%' in text
-                else None
-            ),
-            timeout=60,
-            what="the lab to be complete",
-        )
+        def complete() -> str | None:
+            text = learner.get("/labs/pss-baseline/").text
+            return text if 'data-testid="progress">100%' in text else None
+
+        final = wait_for(complete, timeout=60, what="the lab to be complete")
         assert "✓ Lab complete" in final
         assert any("violate the new PodSecurity enforce level" in html.unescape(o) for o in outputs)
     finally:
