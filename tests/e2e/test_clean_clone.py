@@ -95,7 +95,8 @@ def test_make_up_from_a_clean_clone_serves_a_learner_through_the_baseline_lab(cl
         page = learner.get("/labs/pss-baseline/").text
         slug = re.search(r'action="/sandboxes/([a-z0-9]+)/runs/"', page).group(1)
         outputs = []
-        for command, step in COMMAND.findall(page):
+        steps = COMMAND.findall(page)
+        for index, (command, step) in enumerate(steps):
             command = html.unescape(command)
             if " exec " in command:
                 continue  # needs real containers; the lab says so
@@ -109,6 +110,14 @@ def test_make_up_from_a_clean_clone_serves_a_learner_through_the_baseline_lab(cl
             done = sse_done(learner, run_id)
             assert done["state"] == "succeeded", (command, done)
             outputs.append(learner.get(f"/runs/{run_id}/").text)
+            if index + 1 == len(steps) or steps[index + 1][1] != step:
+                # As a learner reads on: the next step once this one has ticked.
+                passed = re.compile(rf'class="step step-passed[^"]*" id="step-{step}"')
+                wait_for(
+                    lambda passed=passed: passed.search(learner.get("/labs/pss-baseline/").text),
+                    timeout=60,
+                    what=f"step {step} to pass",
+                )
 
         # The tracker ticks the last step a moment after its run ends.
         def complete() -> str | None:
