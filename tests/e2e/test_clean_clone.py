@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import subprocess
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -37,6 +38,11 @@ def clone(tmp_path) -> Path:
     target = tmp_path / "labapp"
     subprocess.run(["git", "clone", "-q", str(settings.BASE_DIR), str(target)], check=True)
     return target
+
+
+def step_passed(client: httpx.Client, step: str) -> bool:
+    page = client.get("/labs/pss-baseline/").text
+    return re.search(rf'class="step step-passed[^"]*" id="step-{step}"', page) is not None
 
 
 def sse_done(client: httpx.Client, run_id: str) -> dict:
@@ -112,11 +118,8 @@ def test_make_up_from_a_clean_clone_serves_a_learner_through_the_baseline_lab(cl
             outputs.append(learner.get(f"/runs/{run_id}/").text)
             if index + 1 == len(steps) or steps[index + 1][1] != step:
                 # As a learner reads on: the next step once this one has ticked.
-                passed = re.compile(rf'class="step step-passed[^"]*" id="step-{step}"')
                 wait_for(
-                    lambda passed=passed: passed.search(learner.get("/labs/pss-baseline/").text),
-                    timeout=60,
-                    what=f"step {step} to pass",
+                    partial(step_passed, learner, step), timeout=60, what=f"step {step} to pass"
                 )
 
         # The tracker ticks the last step a moment after its run ends.
