@@ -36,7 +36,7 @@ from labapp.sandboxes.selectors import PoolStatus, pool_statuses
 
 # _cleanup: the teardown of a sandbox already marked deleted (files, cluster objects,
 # and "pending" when the cluster is away), which sandbox_teardown does after its mark.
-from labapp.sandboxes.services import _cleanup, new_slug, sandbox_provision
+from labapp.sandboxes.services import _cleanup, new_slug, physical_namespaces, sandbox_provision
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +201,7 @@ def _pooled_sandbox_create(*, pool: SandboxPool) -> Sandbox:
         pool=pool,
         lab_id=lab.id,
         slug=slug,
-        namespaces={name: f"{name}-{slug}" for name in lab.namespaces},
+        namespaces=physical_namespaces(lab, slug),
         status_message="waiting for a worker to provision it for its pool",
     )
     provision_pooled_sandbox.delay_on_commit(sandbox.id)

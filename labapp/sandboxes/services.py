@@ -44,6 +44,11 @@ def new_slug() -> str:
     )
 
 
+def physical_namespaces(lab: LabSpec, slug: str) -> dict[str, str]:
+    """Each of the lab's logical namespaces, named for one sandbox."""
+    return {name: f"{name}-{slug}" for name in lab.namespaces}
+
+
 @transaction.atomic
 def sandbox_create(
     *,
@@ -67,7 +72,7 @@ def sandbox_create(
         owner=owner,
         lab_id=lab.id,
         slug=slug,
-        namespaces={name: f"{name}-{slug}" for name in lab.namespaces},
+        namespaces=physical_namespaces(lab, slug),
         expires_at=timezone.now() + lifetime if lifetime else None,
         replay_steps=replay_steps or [],
         status_message="waiting for a worker to provision it",
