@@ -56,6 +56,8 @@ def bench_stack(
     concurrency: int = 2,
     beat: bool = False,
     extra_env: dict[str, str] | None = None,
+    web_workers: int = 1,
+    provisioning_concurrency: int = 2,
 ) -> Iterator[Bench]:
     home = Path(tempfile.mkdtemp(prefix="labapp-bench-"))
     from labapp.ops.devstack import RedisServer, free_port
@@ -95,12 +97,14 @@ def bench_stack(
         # Clicks never wait behind provisioning: each queue has its own workers.
         for index in range(workers):
             stack.start_worker(f"bench{index}", concurrency=concurrency, queues="interactive")
-        stack.start_worker("provisioning", concurrency=2, queues="provisioning")
+        stack.start_worker(
+            "provisioning", concurrency=provisioning_concurrency, queues="provisioning"
+        )
         if beat:
             stack.start_beat()
         stack.start_tracker()
         port = free_port()
-        stack.start_uvicorn(port)
+        stack.start_uvicorn(port, workers=web_workers)
         yield Bench(home, f"http://127.0.0.1:{port}", stack, cluster, redis_server)
     finally:
         stack.stop_all()

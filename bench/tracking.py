@@ -40,9 +40,7 @@ import math
 import os
 import random
 import re
-import resource
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -53,6 +51,17 @@ from typing import TYPE_CHECKING, Any
 from unittest import mock
 
 from harness import ROOT, Bench, bench_stack, summary
+from probes import (
+    add_cpu,
+    cpu_between,
+    generator_children_cpu,
+    generator_cpu,
+    group_cpu,
+    load_average,
+    machine_busy,
+    other_heavy_processes,
+    proc_cpu,
+)
 
 if TYPE_CHECKING:  # imported for real only after django.setup()
     import httpx
@@ -65,7 +74,6 @@ LAB = "tiny"
 TEST_LABS = ROOT / "tests" / "fixtures" / "labs"
 SHIPPED_LABS = ROOT / "lab_steps"
 RESULTS = ROOT / "bench" / "results"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 TICK_TIMEOUT = 30.0  # after the last change of a round
 MIN_SAMPLES = 20  # a level with fewer learners repeats rounds until it has these
 GOAL_TICK_P95_S = 0.5  # the issue: p95 <= 500 ms at 100 learners
@@ -77,40 +85,6 @@ SUCCEEDED = re.compile(
 
 
 # -- CPU and load ------------------------------------------------------------------
-
-
-def _proc_cpu(pid: int) -> float:
-    """CPU seconds of one process and of its children it has reaped."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
-    fields = raw.rsplit(")", 1)[1].split()
-    # after "(comm)": state ppid pgrp ... utime(11) stime(12) cutime(13) cstime(14)
-    return sum(int(fields[i]) for i in (11, 12, 13, 14)) / CLK_TCK
-
-
-def _group_cpu(pgid: int) -> float:
-    """CPU seconds of every live process in a process group (a Celery worker and its
-    pool, with the kubectl children they reaped)."""
-    total = 0.0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:
-            total += sum(int(fields[i]) for i in (11, 12, 13, 14)) / CLK_TCK
-    return total
-
-
-def _machine_busy() -> tuple[float, float]:
-    """(busy, total) jiffies of the whole machine, every core."""
-    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = values[3] + values[4]
-    return float(sum(values) - idle), float(sum(values))
 
 
 @dataclass
@@ -127,105 +101,30 @@ class CpuProbe:
         tracker, uvicorn = by_args("tracker"), by_args("uvicorn")
         interactive, provisioning = by_args("bench0@"), by_args("provisioning@")
 
-        def generator() -> float:
-            own = resource.getrusage(resource.RUSAGE_SELF)
-            return own.ru_utime + own.ru_stime
-
-        def generator_children() -> float:
-            # kubectl run in this process (the "before" and in-process runs); the
-            # stack's processes are children too but are reaped only at the end.
-            kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-            return kids.ru_utime + kids.ru_stime
-
         probes: dict[str, Callable[[], float]] = {
-            "generator": generator,
-            "generator_kubectl": generator_children,
-            "tracker": lambda: _proc_cpu(tracker),
-            "uvicorn": lambda: _proc_cpu(uvicorn),
-            "worker_interactive": lambda: _group_cpu(interactive),
-            "worker_provisioning": lambda: _group_cpu(provisioning),
+            "generator": generator_cpu,
+            "generator_kubectl": generator_children_cpu,
+            "tracker": lambda: proc_cpu(tracker),
+            "uvicorn": lambda: proc_cpu(uvicorn),
+            "worker_interactive": lambda: group_cpu(interactive),
+            "worker_provisioning": lambda: group_cpu(provisioning),
         }
         if bench.redis.process is not None:
             redis_pid = bench.redis.process.pid
-            probes["redis"] = lambda: _proc_cpu(redis_pid)
+            probes["redis"] = lambda: proc_cpu(redis_pid)
         for component in bench.cluster.status():
             if component.pid:
-                probes[component.name] = functools.partial(_proc_cpu, component.pid)
+                probes[component.name] = functools.partial(proc_cpu, component.pid)
         return cls(probes)
 
     def sample(self) -> dict[str, float]:
-        busy, total = _machine_busy()
+        busy, total = machine_busy()
         return {
             **{name: probe() for name, probe in self.probes.items()},
             "_wall": time.monotonic(),
             "_machine_busy": busy,
             "_machine_total": total,
         }
-
-
-def cpu_between(before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
-    wall = after["_wall"] - before["_wall"]
-    seconds = {
-        name: round(after[name] - before[name], 2) for name in before if not name.startswith("_")
-    }
-    total = after["_machine_total"] - before["_machine_total"]
-    busy = (after["_machine_busy"] - before["_machine_busy"]) / total if total else 0.0
-    return {
-        "wall_s": round(wall, 1),
-        "cpu_s": seconds,
-        # share of ONE core over the window (200 % is the whole 2-core machine)
-        "pct_of_one_core": {name: round(100 * s / wall, 1) for name, s in seconds.items()}
-        if wall
-        else {},
-        "machine_busy_pct": round(100 * busy, 1),
-    }
-
-
-def add_cpu(total: dict[str, Any] | None, part: dict[str, Any]) -> dict[str, Any]:
-    """Sum the windows of several rounds."""
-    if total is None:
-        return part
-    wall = total["wall_s"] + part["wall_s"]
-    seconds = {name: round(total["cpu_s"][name] + part["cpu_s"][name], 2) for name in part["cpu_s"]}
-    busy = (
-        total["machine_busy_pct"] * total["wall_s"] + part["machine_busy_pct"] * part["wall_s"]
-    ) / (wall or 1)
-    return {
-        "wall_s": round(wall, 1),
-        "cpu_s": seconds,
-        "pct_of_one_core": {name: round(100 * s / wall, 1) for name, s in seconds.items()}
-        if wall
-        else {},
-        "machine_busy_pct": round(busy, 1),
-    }
-
-
-def load_average() -> list[float]:
-    return [round(v, 2) for v in os.getloadavg()]
-
-
-def other_heavy_processes(bench_home: Path | None = None) -> list[str]:
-    """What else runs on the machine (the first few by CPU), for the record."""
-    try:
-        out = subprocess.run(
-            ["ps", "-eo", "pcpu,args", "--sort=-pcpu"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.splitlines()[1:]
-    except (OSError, subprocess.SubprocessError):
-        return []
-    picked = []
-    for line in out:
-        if bench_home and str(bench_home) in line:
-            continue
-        pct, _, args = line.strip().partition(" ")
-        if float(pct or 0) < 5:
-            break
-        picked.append(f"{pct}% {args[:110]}")
-        if len(picked) == 8:
-            break
-    return picked
 
 
 # -- learners ------------------------------------------------------------------------

@@ -1,0 +1,472 @@
+"""A classroom at a human pace, everything on this one machine: the control plane,
+the app as `make up` runs it, and the load generator (`make bench`).
+
+For each class size, an instructor creates a workshop (`manage.py workshop
+create`) and its warm pool fills before anyone arrives. Learners then arrive
+spread over two minutes, join with the code, start the Baseline lab and do every
+step in their browser (bench/browser.py): 10-30 s of thought before each
+command, typed into the command box as often as clicked, each output stream read
+to its end, each step waited for until the page ticks it.
+
+Beside them, bare kubectl runs the same commands with a learner's credentials
+and workspace but without labapp, in the same minutes, so each command type has
+a like-for-like ratio. Then the burst: every learner applies the same folder
+within 10 s. One class stays on for a soak, re-running the lab's commands at the
+same pace, with the resident memory of every process at its start and end.
+
+    .venv/bin/python bench/classroom.py                  # 100 (15-min soak), then 200
+    .venv/bin/python bench/classroom.py --classes 20 --soak 0 --arrive 30   # a quick look
+
+Figures go to bench/results/classroom.json and two SVG charts beside it. Not a
+timed test: the machine is shared, so every process's CPU is written down too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import logging
+import os
+import random
+import subprocess
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from browser import Browser, Journey, attend
+from classroom_report import chart_latency, chart_memory, goals_for, report
+from harness import ROOT, Bench, bench_stack, summary
+from probes import Probe, cpu_between, load_average, other_heavy_processes, server_side_mib
+
+LAB = "pss-baseline"
+RESULTS = ROOT / "bench" / "results"
+CORES = len(os.sched_getaffinity(0))
+# The lab's commands bare kubectl repeats, by type. Before each apply the
+# namespace's labels are taken off, so that it changes something, as each
+# learner's first apply does.
+BARE_COMMANDS = {
+    "get": "kubectl -n {ns} get pod",
+    "kustomize": "kubectl kustomize assets/baseline-namespace",
+    "apply -k": "kubectl apply -k assets/baseline-namespace",
+}
+BURST_APPLY = "kubectl apply -k assets/baseline-workload"
+COMPARED = ("get", "kustomize", "apply -k")
+KINDS = ("get", "get | yq", "kustomize", "apply -k", "write")
+PSS_LABELS = ("enforce", "warn", "audit")
+
+
+@dataclass
+class BareSample:
+    kind: str
+    first_byte_s: float
+    done_s: float
+    at: float
+
+
+@dataclass
+class BareKubectl:
+    """kubectl run straight from this process with one learner's kubeconfig,
+    workspace and discovery cache: what the learner would get without labapp."""
+
+    namespace: str
+    env: dict[str, str]
+    cwd: Path
+    kubectl: str
+    samples: list[BareSample] = field(default_factory=list)
+
+    @classmethod
+    def for_learner(cls, username: str) -> BareKubectl:
+        from django.contrib.auth.models import User
+
+        from labapp.clusters.tools import default_tools
+        from labapp.learning.services import lab_start
+        from labapp.sandboxes.models import Sandbox
+        from labapp.sandboxes.workspaces import sandbox_materialize
+
+        user = User.objects.create_user(username)
+        lab_start(user=user, lab_id=LAB, workshop=None)
+        sandbox = Sandbox.objects.get(owner=user, lab_id=LAB)
+        deadline = time.monotonic() + 600
+        while sandbox.state != Sandbox.State.READY:
+            if time.monotonic() > deadline or sandbox.state == Sandbox.State.FAILED:
+                raise RuntimeError(f"bare kubectl's sandbox: {sandbox.status_message}")
+            time.sleep(1)
+            sandbox.refresh_from_db()
+        sandbox_materialize(sandbox=sandbox)
+        env = {
+            "KUBECONFIG": str(sandbox.kubeconfig_path),
+            "HOME": str(sandbox.workspace),
+            "PATH": "/nonexistent",
+            "KUBECACHEDIR": str(sandbox.workspace / ".kube/cache"),
+        }
+        bare = cls(
+            sandbox.namespaces["assets"], env, sandbox.workspace, str(default_tools().kubectl)
+        )
+        bare.once("get")  # a warm discovery cache, as a pooled learner's is
+        return bare
+
+    def once(self, kind: str) -> BareSample:
+        if kind == "apply -k":
+            self._unlabel()
+        line = BURST_APPLY if kind == "burst" else BARE_COMMANDS[kind].format(ns=self.namespace)
+        argv = [self.kubectl, *line.split()[1:]]
+        started = time.monotonic()
+        process = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env, cwd=self.cwd
+        )
+        assert process.stdout is not None
+        process.stdout.read(1)
+        first = time.monotonic() - started
+        _, err = process.communicate()
+        done = time.monotonic() - started
+        if process.returncode != 0:
+            raise RuntimeError(f"bare {line!r} exited {process.returncode}: {err.decode()[:300]}")
+        sample = BareSample(kind, first, done, started)
+        self.samples.append(sample)
+        return sample
+
+    def _unlabel(self) -> None:
+        from kubernetes import client as k8s
+
+        from labapp.clusters.client import api_client
+        from labapp.clusters.config import admin_kubeconfig
+
+        labels = {f"pod-security.kubernetes.io/{mode}": None for mode in PSS_LABELS}
+        core = k8s.CoreV1Api(api_client(admin_kubeconfig()))
+        core.patch_namespace(self.namespace, {"metadata": {"labels": labels}})
+
+    def alongside(self, stop: threading.Event, pause: tuple[float, float]) -> None:
+        """Each command type in turn, paced like a learner, until told to stop."""
+        turn = 0
+        while not stop.is_set():
+            self.once(COMPARED[turn % len(COMPARED)])
+            turn += 1
+            stop.wait(random.uniform(*pause))
+
+
+def create_workshop(capacity: int, title: str) -> str:
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command(
+        "workshop",
+        "create",
+        "--lab",
+        LAB,
+        "--capacity",
+        str(capacity),
+        "--title",
+        title,
+        "--json",
+        stdout=out,
+    )
+    return json.loads(out.getvalue())["code"]
+
+
+def fill_pool(code: str) -> dict[str, Any]:
+    """Wait for the workshop's pool to be full (beat tends it; we ask at once)."""
+    from labapp.learning.models import Workshop
+    from labapp.sandboxes.models import Sandbox
+    from labapp.sandboxes.pools import pools_fill
+
+    pool = Workshop.objects.get(join_code=code).pools.get()
+    started = time.monotonic()
+    pools_fill()
+    unclaimed = Sandbox.objects.filter(pool=pool, owner__isnull=True)
+    while True:
+        ready = unclaimed.filter(state=Sandbox.State.READY).count()
+        failed = unclaimed.filter(state=Sandbox.State.FAILED).count()
+        if ready + failed >= pool.size or time.monotonic() - started > 3600:
+            break
+        time.sleep(2)
+    wall = time.monotonic() - started
+    return {
+        "size": pool.size,
+        "ready": ready,
+        "failed": failed,
+        "wall_s": round(wall, 1),
+        "per_minute": round(60 * ready / wall, 1) if wall else None,
+    }
+
+
+def run_integrity(code: str, wait: float = 120) -> dict[str, Any]:
+    """Every run the class posted is recorded and final: count those that are not."""
+    from labapp.runs.models import CommandRun
+
+    runs = CommandRun.objects.filter(sandbox__owner__enrolments__workshop__join_code=code)
+    deadline = time.monotonic() + wait
+    while runs.filter(state__in=("queued", "running")).exists() and time.monotonic() < deadline:
+        time.sleep(1)
+    by_state: dict[str, int] = {}
+    for state in runs.values_list("state", flat=True):
+        by_state[state] = by_state.get(state, 0) + 1
+    return {"recorded": sum(by_state.values()), "by_state": by_state}
+
+
+async def class_session(
+    bench: Bench,
+    code: str,
+    learners: int,
+    *,
+    arrive_s: float,
+    think_s: tuple[float, float],
+    stay_s: float,
+) -> tuple[list[Journey], list[Browser], float]:
+    start = time.monotonic()
+    journeys = [Journey(number) for number in range(learners)]
+    browsers = [Browser(bench.url, journey, LAB) for journey in journeys]
+    await asyncio.gather(
+        *(
+            attend(
+                browser,
+                code,
+                arrive_after=random.uniform(0, arrive_s),
+                think_s=think_s,
+                typed_share=0.5,
+                stay_until=start + stay_s,
+            )
+            for browser in browsers
+        )
+    )
+    return journeys, browsers, time.monotonic() - start
+
+
+async def burst(browsers: list[Browser], bare: BareKubectl, window_s: float) -> dict[str, Any]:
+    """Everyone clicks the same apply within `window_s`; bare kubectl runs it too."""
+    ready = [b for b in browsers if b.journey.completed_at is not None]
+    step = next(step for step, commands in ready[0].steps if BURST_APPLY in commands)
+    marks = {id(b): len(b.journey.runs) for b in ready}
+
+    async def click(browser: Browser) -> None:
+        await asyncio.sleep(random.uniform(0, window_s))
+        try:
+            await browser.run(BURST_APPLY, step, typed=False)
+        except Exception as exc:  # counted, not raised
+            browser.journey.error(f"burst: {type(exc).__name__}: {exc}")
+
+    before = len(bare.samples)
+
+    def bare_during() -> None:
+        stop_at = time.monotonic() + window_s + 5
+        while time.monotonic() < stop_at:
+            bare.once("burst")
+
+    bare_thread = asyncio.to_thread(bare_during)
+    await asyncio.gather(bare_thread, *(click(b) for b in ready))
+    done = [run.done_s for b in ready for run in b.journey.runs[marks[id(b)] :]]
+    bare_done = [s.done_s for s in bare.samples[before:]]
+    return {
+        "learners": len(ready),
+        "window_s": window_s,
+        "done_s": summary(done, with_p99=True),
+        "bare_done_s": summary(bare_done),
+        "ratio_p95": round(summary(done)["p95"] / summary(bare_done)["p95"], 2),
+    }
+
+
+def figures_for_class(
+    learners: int,
+    journeys: list[Journey],
+    bare: list[BareSample],
+    wall_s: float,
+) -> dict[str, Any]:
+    runs = [run for j in journeys for run in j.runs]
+    by_kind: dict[str, Any] = {}
+    for kind in KINDS:
+        mine = [r for r in runs if r.kind == kind]
+        by_kind[kind] = {
+            "first_byte_s": summary(
+                [r.first_byte_s for r in mine if r.first_byte_s], with_p99=True
+            ),
+            "done_s": summary([r.done_s for r in mine], with_p99=True),
+            "typed": sum(r.typed for r in mine),
+        }
+    bare_by_kind = {
+        kind: {
+            "first_byte_s": summary([s.first_byte_s for s in bare if s.kind == kind]),
+            "done_s": summary([s.done_s for s in bare if s.kind == kind]),
+        }
+        for kind in COMPARED
+    }
+
+    def ratio(kind: str, measure: str, pct: str) -> float:
+        return round(by_kind[kind][measure][pct] / bare_by_kind[kind][measure][pct], 2)
+
+    errors = [e for j in journeys for e in j.errors]
+    return {
+        "learners": learners,
+        "completed": sum(j.completed_at is not None for j in journeys),
+        "errors": len(errors),
+        "error_samples": errors[:8],
+        "wall_s": round(wall_s, 1),
+        "runs": len(runs),
+        "requests": sum(j.requests for j in journeys),
+        "rechecks": sum(j.rechecks for j in journeys),
+        "sandbox_ready_s": summary(
+            [j.ready_s for j in journeys if j.ready_s is not None], with_p99=True
+        ),
+        "minutes_to_complete": summary(
+            [(j.completed_at - j.arrived_at) / 60 for j in journeys if j.completed_at]
+        ),
+        "step_tick_s": summary([t for j in journeys for t in j.tick_s], with_p99=True),
+        "by_kind": by_kind,
+        "bare": bare_by_kind,
+        # labapp / bare kubectl, the same command type in the same minutes
+        "ratios": {
+            kind: {
+                f"{measure}_{pct}": ratio(kind, f"{measure}_s", pct)
+                for measure in ("first_byte", "done")
+                for pct in ("p50", "p95")
+            }
+            for kind in COMPARED
+        },
+        "get_type_first_byte_s": summary(
+            [r.first_byte_s for r in runs if r.kind in ("get", "get | yq") and r.first_byte_s],
+            with_p99=True,
+        ),
+    }
+
+
+def one_class(
+    bench: Bench,
+    probe: Probe,
+    learners: int,
+    *,
+    arrive_s: float,
+    think_s: tuple[float, float],
+    soak_s: float,
+    burst_s: float,
+) -> dict[str, Any]:
+    print(f"\n== a class of {learners}{f', with a {soak_s:.0f}-s soak' if soak_s else ''} ==")
+    memory = {"before_pool": probe.memory()}
+    code = create_workshop(learners, f"Bench class of {learners}")
+    fill = fill_pool(code)
+    print(f"  pool: {fill['ready']}/{fill['size']} ready in {fill['wall_s']} s")
+    bare = BareKubectl.for_learner(f"bare{learners}")
+    memory["class_start"] = probe.memory()
+    cpu_before = probe.sample()
+    stop_bare = threading.Event()
+    sampler = threading.Thread(target=bare.alongside, args=(stop_bare, (3.0, 6.0)), daemon=True)
+    sampler.start()
+    timeline: list[dict[str, Any]] = []
+    stop_timeline = threading.Event()
+
+    def watch_memory() -> None:
+        started = time.monotonic()
+        while not stop_timeline.wait(30):
+            sides = server_side_mib(probe.memory())
+            timeline.append({"t_s": round(time.monotonic() - started), **sides})
+
+    watcher = threading.Thread(target=watch_memory, daemon=True)
+    watcher.start()
+    ended: dict[str, Any] = {}
+
+    async def lesson() -> tuple[list[Journey], float, dict[str, Any]]:
+        journeys, browsers, wall = await class_session(
+            bench, code, learners, arrive_s=arrive_s, think_s=think_s, stay_s=soak_s
+        )
+        ended["cpu"] = probe.sample()
+        ended["memory"] = probe.memory()
+        stop_bare.set()
+        await asyncio.to_thread(sampler.join)
+        try:
+            return journeys, wall, await burst(browsers, bare, burst_s)
+        finally:
+            await asyncio.gather(*(b.close() for b in browsers))
+
+    journeys, wall, burst_figures = asyncio.run(lesson())
+    stop_timeline.set()
+    memory["class_end"] = ended["memory"]
+    figures = figures_for_class(learners, journeys, bare.samples, wall)
+    figures["burst"] = burst_figures
+    figures["pool"] = fill
+    figures["integrity"] = run_integrity(code)
+    figures["cpu"] = cpu_between(cpu_before, ended["cpu"])
+    figures["memory_mib"] = memory
+    figures["memory_timeline"] = timeline
+    grown = {
+        side: server_side_mib(memory["class_end"])[side]
+        - server_side_mib(memory["before_pool"])[side]
+        for side in ("app", "control_plane")
+    }
+    figures["memory_per_learner_mib"] = {side: round(v / learners, 2) for side, v in grown.items()}
+    figures["soak_s"] = soak_s
+    figures["goals"] = goals_for(figures)
+    return figures
+
+
+def main() -> None:
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--classes", default="100,200", help="class sizes, one after another")
+    parser.add_argument("--soak-class", type=int, default=100, help="the class that soaks")
+    parser.add_argument("--soak", type=float, default=900, help="its soak, seconds")
+    parser.add_argument("--arrive", type=float, default=120, help="arrivals spread, seconds")
+    parser.add_argument("--think", default="10,30", help="think time between commands, s")
+    parser.add_argument("--burst", type=float, default=10, help="the burst's window, seconds")
+    parser.add_argument("--out", type=Path, default=RESULTS / "classroom.json")
+    args = parser.parse_args()
+    think = tuple(float(v) for v in args.think.split(","))
+    assert len(think) == 2
+    sizes = [int(n) for n in args.classes.split(",")]
+    load_start = load_average()
+    others = other_heavy_processes()
+    classes = []
+    # `make up`'s processes: uvicorn and the interactive worker sized by the cores.
+    # The pool fills two at a time (make up: one) so that the bench spends its
+    # minutes on the class, not on waiting for the pool.
+    with bench_stack(
+        workers=1,
+        concurrency=2 * CORES,
+        web_workers=CORES,
+        provisioning_concurrency=2,
+        beat=True,
+        extra_env={"LABAPP_POOL_CONCURRENCY": "2"},
+    ) as bench:
+        probe = Probe.for_bench(bench)
+        for size in sizes:
+            soak = args.soak if size == args.soak_class else 0.0
+            figures = one_class(
+                bench,
+                probe,
+                size,
+                arrive_s=args.arrive,
+                think_s=think,  # type: ignore[arg-type]
+                soak_s=soak,
+                burst_s=args.burst,
+            )
+            classes.append(figures)
+            report(figures)
+    held = [c["learners"] for c in classes if all(g["held"] for g in c["goals"].values())]
+    outcome = {
+        "machine": f"{CORES} cores",
+        "lab": LAB,
+        "arrive_s": args.arrive,
+        "think_s": think,
+        "processes": {
+            "interactive_worker_concurrency": 2 * CORES,
+            "uvicorn_workers": CORES,
+            "pool_concurrency": 2,
+        },
+        "classes": classes,
+        "largest_class_holding_goals": max(held) if held else None,
+        "load_average": {"start": load_start, "end": load_average()},
+        "other_processes_at_start": others,
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(outcome, indent=2, default=asdict))
+    chart_latency(outcome, args.out.with_name("classroom.svg"))
+    chart_memory(outcome, args.out.with_name("classroom-memory.svg"))
+    print(f"\nlargest class holding every goal: {outcome['largest_class_holding_goals']}")
+    print(f"written: {args.out}, classroom.svg and classroom-memory.svg beside it")
+
+
+if __name__ == "__main__":
+    main()
