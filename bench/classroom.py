@@ -37,7 +37,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from browser import Browser, Journey, attend
+from browser import Browser, Journey, attend, kind_of
 from classroom_report import chart_latency, chart_memory, goals_for, report
 from harness import ROOT, Bench, bench_stack, summary
 from probes import Probe, cpu_between, load_average, other_heavy_processes, server_side_mib
@@ -45,17 +45,9 @@ from probes import Probe, cpu_between, load_average, other_heavy_processes, serv
 LAB = "pss-baseline"
 RESULTS = ROOT / "bench" / "results"
 CORES = len(os.sched_getaffinity(0))
-# The lab's commands bare kubectl repeats, by type. Before each apply the
-# namespace's labels are taken off, so that it changes something, as each
-# learner's first apply does.
-BARE_COMMANDS = {
-    "get": "kubectl -n {ns} get pod",
-    "kustomize": "kubectl kustomize assets/baseline-namespace",
-    "apply -k": "kubectl apply -k assets/baseline-namespace",
-}
 BURST_APPLY = "kubectl apply -k assets/baseline-workload"
-COMPARED = ("get", "kustomize", "apply -k")
-KINDS = ("get", "get | yq", "kustomize", "apply -k", "write")
+RESET_APPLY = "kubectl apply -k assets/privileged-workload"  # where the lab starts
+COMPARED = ("get", "get | yq", "kustomize", "apply -k", "write")
 PSS_LABELS = ("enforce", "warn", "audit")
 
 
@@ -69,21 +61,25 @@ class BareSample:
 
 @dataclass
 class BareKubectl:
-    """kubectl run straight from this process with one learner's kubeconfig,
-    workspace and discovery cache: what the learner would get without labapp."""
+    """The lab's commands run from a shell in this process, with one learner's
+    kubeconfig, workspace and discovery cache: what that learner would get from
+    kubectl without labapp. It goes through the lab's steps in order, as learners
+    do, and puts its sandbox back where the lab starts between rounds."""
 
     namespace: str
     env: dict[str, str]
     cwd: Path
-    kubectl: str
+    sequence: list[str]
     samples: list[BareSample] = field(default_factory=list)
 
     @classmethod
     def for_learner(cls, username: str) -> BareKubectl:
         from django.contrib.auth.models import User
 
+        from labapp.catalog.registry import get_lab
         from labapp.clusters.tools import default_tools
         from labapp.learning.services import lab_start
+        from labapp.lib.placeholders import render
         from labapp.sandboxes.models import Sandbox
         from labapp.sandboxes.workspaces import sandbox_materialize
 
@@ -97,39 +93,47 @@ class BareKubectl:
             time.sleep(1)
             sandbox.refresh_from_db()
         sandbox_materialize(sandbox=sandbox)
+        tools = default_tools()
         env = {
             "KUBECONFIG": str(sandbox.kubeconfig_path),
             "HOME": str(sandbox.workspace),
-            "PATH": "/nonexistent",
+            "PATH": f"{Path(tools.kubectl).parent}:{Path(tools.yq).parent}:/usr/bin:/bin",
             "KUBECACHEDIR": str(sandbox.workspace / ".kube/cache"),
         }
-        bare = cls(
-            sandbox.namespaces["assets"], env, sandbox.workspace, str(default_tools().kubectl)
-        )
-        bare.once("get")  # a warm discovery cache, as a pooled learner's is
+        sequence = [
+            render(command.run, sandbox.namespaces)
+            for step in get_lab(LAB).steps
+            for command in step.commands
+            if not command.real_nodes_only
+        ]
+        bare = cls(sandbox.namespaces["assets"], env, sandbox.workspace, sequence)
+        bare.once(sequence[0], record=False)  # a warm discovery cache, as a pooled one is
         return bare
 
-    def once(self, kind: str) -> BareSample:
-        if kind == "apply -k":
-            self._unlabel()
-        line = BURST_APPLY if kind == "burst" else BARE_COMMANDS[kind].format(ns=self.namespace)
-        argv = [self.kubectl, *line.split()[1:]]
+    def once(self, line: str, *, record: bool = True) -> BareSample:
         started = time.monotonic()
         process = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env, cwd=self.cwd
+            ["bash", "-c", line],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+            cwd=self.cwd,
         )
         assert process.stdout is not None
         process.stdout.read(1)
         first = time.monotonic() - started
-        _, err = process.communicate()
+        out, _ = process.communicate()
         done = time.monotonic() - started
         if process.returncode != 0:
-            raise RuntimeError(f"bare {line!r} exited {process.returncode}: {err.decode()[:300]}")
-        sample = BareSample(kind, first, done, started)
-        self.samples.append(sample)
+            raise RuntimeError(f"bare {line!r} exited {process.returncode}: {out.decode()[:300]}")
+        sample = BareSample(kind_of(line), first, done, started)
+        if record:
+            self.samples.append(sample)
         return sample
 
-    def _unlabel(self) -> None:
+    def reset(self) -> None:
+        """Back to where the lab starts (not timed): no Pod Security labels, the
+        privileged workload applied."""
         from kubernetes import client as k8s
 
         from labapp.clusters.client import api_client
@@ -138,14 +142,17 @@ class BareKubectl:
         labels = {f"pod-security.kubernetes.io/{mode}": None for mode in PSS_LABELS}
         core = k8s.CoreV1Api(api_client(admin_kubeconfig()))
         core.patch_namespace(self.namespace, {"metadata": {"labels": labels}})
+        self.once(RESET_APPLY, record=False)
 
-    def alongside(self, stop: threading.Event, pause: tuple[float, float]) -> None:
-        """Each command type in turn, paced like a learner, until told to stop."""
-        turn = 0
+    def alongside(self, stop: threading.Event, think_s: tuple[float, float]) -> None:
+        """Round after round of the lab's commands, paced like a learner."""
         while not stop.is_set():
-            self.once(COMPARED[turn % len(COMPARED)])
-            turn += 1
-            stop.wait(random.uniform(*pause))
+            self.reset()
+            for line in self.sequence:
+                if stop.wait(random.uniform(*think_s)):
+                    break
+                self.once(line)
+        self.once(BURST_APPLY, record=False)  # where the learners stand for the burst
 
 
 def create_workshop(capacity: int, title: str) -> str:
@@ -253,7 +260,7 @@ async def burst(browsers: list[Browser], bare: BareKubectl, window_s: float) -> 
     def bare_during() -> None:
         stop_at = time.monotonic() + window_s + 5
         while time.monotonic() < stop_at:
-            bare.once("burst")
+            bare.once(BURST_APPLY)
 
     bare_thread = asyncio.to_thread(bare_during)
     await asyncio.gather(bare_thread, *(click(b) for b in ready))
@@ -276,7 +283,7 @@ def figures_for_class(
 ) -> dict[str, Any]:
     runs = [run for j in journeys for run in j.runs]
     by_kind: dict[str, Any] = {}
-    for kind in KINDS:
+    for kind in COMPARED:
         mine = [r for r in runs if r.kind == kind]
         by_kind[kind] = {
             "first_byte_s": summary(
@@ -350,7 +357,8 @@ def one_class(
     memory["class_start"] = probe.memory()
     cpu_before = probe.sample()
     stop_bare = threading.Event()
-    sampler = threading.Thread(target=bare.alongside, args=(stop_bare, (3.0, 6.0)), daemon=True)
+    # Bare kubectl thinks less than a learner, for more samples in the same minutes.
+    sampler = threading.Thread(target=bare.alongside, args=(stop_bare, (2.0, 5.0)), daemon=True)
     sampler.start()
     timeline: list[dict[str, Any]] = []
     stop_timeline = threading.Event()
@@ -373,6 +381,7 @@ def one_class(
         ended["memory"] = probe.memory()
         stop_bare.set()
         await asyncio.to_thread(sampler.join)
+        ended["bare"] = list(bare.samples)  # the burst's own come next
         try:
             return journeys, wall, await burst(browsers, bare, burst_s)
         finally:
@@ -381,7 +390,7 @@ def one_class(
     journeys, wall, burst_figures = asyncio.run(lesson())
     stop_timeline.set()
     memory["class_end"] = ended["memory"]
-    figures = figures_for_class(learners, journeys, bare.samples, wall)
+    figures = figures_for_class(learners, journeys, ended["bare"], wall)
     figures["burst"] = burst_figures
     figures["pool"] = fill
     figures["integrity"] = run_integrity(code)
@@ -410,6 +419,13 @@ def main() -> None:
     parser.add_argument("--arrive", type=float, default=120, help="arrivals spread, seconds")
     parser.add_argument("--think", default="10,30", help="think time between commands, s")
     parser.add_argument("--burst", type=float, default=10, help="the burst's window, seconds")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=5,
+        help="a first small class, not judged: it warms "
+        "the processes' imports and caches so that memory per learner is not their cost",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "classroom.json")
     args = parser.parse_args()
     think = tuple(float(v) for v in args.think.split(","))
@@ -430,6 +446,12 @@ def main() -> None:
         extra_env={"LABAPP_POOL_CONCURRENCY": "2"},
     ) as bench:
         probe = Probe.for_bench(bench)
+        warmup = None
+        if args.warmup:
+            warmup = one_class(
+                bench, probe, args.warmup, arrive_s=5, think_s=(1.0, 2.0), soak_s=0, burst_s=2
+            )
+            print(f"warm-up class of {args.warmup}: {warmup['completed']} completed")
         for size in sizes:
             soak = args.soak if size == args.soak_class else 0.0
             figures = one_class(
@@ -445,7 +467,7 @@ def main() -> None:
             report(figures)
     held = [c["learners"] for c in classes if all(g["held"] for g in c["goals"].values())]
     outcome = {
-        "machine": f"{CORES} cores",
+        "machine": f"{CORES}-core",
         "lab": LAB,
         "arrive_s": args.arrive,
         "think_s": think,
@@ -455,6 +477,7 @@ def main() -> None:
             "pool_concurrency": 2,
         },
         "classes": classes,
+        "warmup": warmup,
         "largest_class_holding_goals": max(held) if held else None,
         "load_average": {"start": load_start, "end": load_average()},
         "other_processes_at_start": others,

@@ -221,7 +221,7 @@ def chart_latency(outcome: dict[str, Any], path: Path) -> None:
         'font-family="sans-serif">'
         "<title>Classroom at a human pace: labapp beside bare kubectl</title>"
         '<text x="20" y="24" font-size="15" font-weight="bold">A classroom at a human pace, '
-        f"one {html.escape(outcome['machine'])} machine: labapp beside bare kubectl</text>"
+        f"a {html.escape(outcome['machine'])} machine: labapp beside bare kubectl</text>"
         + _panel(
             80,
             "kubectl get: click to first byte",
