@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup setup-test controlplane up down test test-fast lint typecheck bench bench-quick bench-tracking kind-up
+.PHONY: setup setup-test controlplane up down test test-fast lint typecheck bench bench-quick bench-load bench-tracking bench-parts kind-up
 
 setup:
 	@bash scripts/setup.sh
@@ -47,12 +47,19 @@ lint: setup-test
 typecheck: setup-test
 	$(VENV)/bin/mypy
 
-# The default load test: 5 to 100 learners through the Baseline lab (bench/results/latest.*).
+# A classroom at a human pace: 100 learners with a 15-minute soak, then 200, each from
+# a workshop's warm pool, beside bare kubectl (bench/results/classroom.*). About 45 min.
 bench: setup-test controlplane
-	$(PY) bench/load.py
+	$(PY) bench/classroom.py
 
+# A quick look at the same: 20 learners arriving over 30 s, thinking 3-6 s.
 bench-quick: setup-test controlplane
-	$(PY) bench/load.py --quick
+	$(PY) bench/classroom.py --classes 20 --soak 0 --arrive 30 --think 3,6 \
+		--out bench/results/classroom-quick.json
+
+# The older generator: every learner at once, 1-3 s apart; --ramp, --soak and --faults.
+bench-load: setup-test controlplane
+	$(PY) bench/load.py
 
 bench-tracking: setup-test controlplane
 	$(PY) bench/tracking.py --learners 1,100 --json bench/results/tracking.json

@@ -313,3 +313,64 @@ async def attend(
             await browser.run(command, step, typed=random.random() < typed_share)
     except Exception as exc:  # a bench counts failures; it does not stop on one
         journey.error(f"{type(exc).__name__}: {exc}")
+
+
+class Dashboard:
+    """The instructor's browser on the workshop's live dashboard: the board page,
+    its channel, a fresh matrix on each "progress" (htmx's `throttle:1s`: at most
+    one a second, the rest dropped) and the pool panel every 10 s."""
+
+    def __init__(self, base_url: str, session_cookie: str, code: str, lab_id: str) -> None:
+        self.code, self.lab_id = code, lab_id
+        self.http = httpx.AsyncClient(
+            base_url=base_url, timeout=120, cookies={"sessionid": session_cookie}
+        )
+        self.board_s: list[float] = []  # one matrix fetch, request to last byte
+        self.errors: list[str] = []
+        self.requests = 0
+
+    async def _get(self, path: str) -> None:
+        started = time.monotonic()
+        answer = await self.http.get(path, headers={"HX-Request": "true"})
+        self.requests += 1
+        if answer.status_code != 200:
+            self.errors.append(f"dashboard {path}: HTTP {answer.status_code}")
+        elif "part=pool" not in path:
+            self.board_s.append(time.monotonic() - started)
+
+    async def watch(self, stop: asyncio.Event) -> None:
+        board = f"/teach/{self.code}/?lab={self.lab_id}"
+        page = await self.http.get(f"/teach/{self.code}/")
+        self.requests += 1
+        if page.status_code != 200:
+            self.errors.append(f"dashboard page: HTTP {page.status_code}")
+            return
+        tasks = [
+            asyncio.create_task(self._listen(board)),
+            asyncio.create_task(self._poll_pool(f"{board}&part=pool")),
+        ]
+        await stop.wait()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.http.aclose()
+
+    async def _listen(self, board: str) -> None:
+        quiet_until = 0.0
+        while True:
+            try:
+                async with self.http.stream(
+                    "GET", f"/teach/{self.code}/events/", timeout=None
+                ) as stream:
+                    async for line in stream.aiter_lines():
+                        if line == "event: progress" and time.monotonic() >= quiet_until:
+                            quiet_until = time.monotonic() + 1.0
+                            await self._get(board)
+            except httpx.HTTPError as exc:
+                self.errors.append(f"dashboard channel: {type(exc).__name__}: {exc}")
+                await asyncio.sleep(3)
+
+    async def _poll_pool(self, path: str) -> None:
+        while True:
+            await asyncio.sleep(10)
+            await self._get(path)

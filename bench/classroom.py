@@ -30,14 +30,16 @@ import json
 import logging
 import os
 import random
+import signal
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from browser import Browser, Journey, attend, kind_of
+from browser import Browser, Dashboard, Journey, attend, kind_of
 from classroom_report import chart_latency, chart_memory, goals_for, report
 from harness import ROOT, Bench, bench_stack, summary
 from probes import Probe, cpu_between, load_average, other_heavy_processes, server_side_mib
@@ -155,7 +157,7 @@ class BareKubectl:
         self.once(BURST_APPLY, record=False)  # where the learners stand for the burst
 
 
-def create_workshop(capacity: int, title: str) -> str:
+def create_workshop(capacity: int, title: str, instructor: str) -> str:
     from django.core.management import call_command
 
     out = io.StringIO()
@@ -168,10 +170,31 @@ def create_workshop(capacity: int, title: str) -> str:
         str(capacity),
         "--title",
         title,
+        "--instructor",
+        instructor,
         "--json",
         stdout=out,
     )
     return json.loads(out.getvalue())["code"]
+
+
+def instructor(username: str) -> Any:
+    from django.contrib.auth.models import User
+
+    from labapp.instructor.services import instructor_grant
+
+    user = User.objects.create_user(username)
+    instructor_grant(user=user)
+    return user
+
+
+def session_for(user: Any) -> str:
+    """A signed-in session cookie, as the login form would give."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client.cookies["sessionid"].value
 
 
 def fill_pool(code: str) -> dict[str, Any]:
@@ -218,6 +241,7 @@ async def class_session(
     bench: Bench,
     code: str,
     learners: int,
+    dashboard: Dashboard,
     *,
     arrive_s: float,
     think_s: tuple[float, float],
@@ -226,6 +250,8 @@ async def class_session(
     start = time.monotonic()
     journeys = [Journey(number) for number in range(learners)]
     browsers = [Browser(bench.url, journey, LAB) for journey in journeys]
+    class_over = asyncio.Event()
+    watching = asyncio.create_task(dashboard.watch(class_over))
     await asyncio.gather(
         *(
             attend(
@@ -239,7 +265,10 @@ async def class_session(
             for browser in browsers
         )
     )
-    return journeys, browsers, time.monotonic() - start
+    wall = time.monotonic() - start
+    class_over.set()
+    await watching
+    return journeys, browsers, wall
 
 
 async def burst(browsers: list[Browser], bare: BareKubectl, window_s: float) -> dict[str, Any]:
@@ -350,7 +379,9 @@ def one_class(
 ) -> dict[str, Any]:
     print(f"\n== a class of {learners}{f', with a {soak_s:.0f}-s soak' if soak_s else ''} ==")
     memory = {"before_pool": probe.memory()}
-    code = create_workshop(learners, f"Bench class of {learners}")
+    teacher = instructor(f"teacher{learners}")
+    code = create_workshop(learners, f"Bench class of {learners}", teacher.username)
+    dashboard = Dashboard(bench.url, session_for(teacher), code, LAB)
     fill = fill_pool(code)
     print(f"  pool: {fill['ready']}/{fill['size']} ready in {fill['wall_s']} s")
     bare = BareKubectl.for_learner(f"bare{learners}")
@@ -375,7 +406,7 @@ def one_class(
 
     async def lesson() -> tuple[list[Journey], float, dict[str, Any]]:
         journeys, browsers, wall = await class_session(
-            bench, code, learners, arrive_s=arrive_s, think_s=think_s, stay_s=soak_s
+            bench, code, learners, dashboard, arrive_s=arrive_s, think_s=think_s, stay_s=soak_s
         )
         ended["cpu"] = probe.sample()
         ended["memory"] = probe.memory()
@@ -392,6 +423,12 @@ def one_class(
     memory["class_end"] = ended["memory"]
     figures = figures_for_class(learners, journeys, ended["bare"], wall)
     figures["burst"] = burst_figures
+    figures["dashboard"] = {
+        "board_s": summary(dashboard.board_s, with_p99=True),
+        "requests": dashboard.requests,
+        "errors": dashboard.errors[:5],
+    }
+    figures["errors"] += len(dashboard.errors)
     figures["pool"] = fill
     figures["integrity"] = run_integrity(code)
     figures["cpu"] = cpu_between(cpu_before, ended["cpu"])
@@ -410,6 +447,8 @@ def one_class(
 
 def main() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # A stopped bench still stops its stack and cluster (the `finally` blocks run).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -87,6 +87,11 @@ def report(figures: dict[str, Any]) -> None:
         f"{_ms(burst['done_s']['p50'])} ms, p95 {_ms(burst['done_s']['p95'])} ms; bare in the "
         f"same seconds p95 {_ms(burst['bare_done_s']['p95'])} ms ({burst['ratio_p95']}x)"
     )
+    board = figures["dashboard"]
+    print(
+        f"  instructor's board: {board['board_s']['n']} matrix fetches, p50 "
+        f"{_ms(board['board_s']['p50'])} ms, p95 {_ms(board['board_s']['p95'])} ms"
+    )
     cpu = figures["cpu"]
     busiest = sorted(cpu["pct_of_one_core"].items(), key=lambda kv: -kv[1])[:8]
     print(
