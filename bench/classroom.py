@@ -237,6 +237,30 @@ def run_integrity(code: str, wait: float = 120) -> dict[str, Any]:
     return {"recorded": sum(by_state.values()), "by_state": by_state}
 
 
+def where_time_goes(code: str) -> dict[str, Any]:
+    """Each run's time on the server, by command type, from its record: waiting in
+    the queue, the worker's preparation (token, workspace) before kubectl's first
+    byte, kubectl itself, and the worker's time after kubectl exits."""
+    from labapp.runs.models import CommandRun
+
+    parts: dict[str, dict[str, list[float]]] = {}
+    runs = CommandRun.objects.filter(
+        sandbox__owner__enrolments__workshop__join_code=code, state="succeeded"
+    ).values_list("command", "queued_at", "started_at", "finished_at", "duration_ms")
+    for command, queued, started, finished, duration_ms in runs:
+        if not (started and finished and duration_ms is not None):
+            continue
+        mine = parts.setdefault(kind_of(command), {"queue": [], "kubectl": [], "around": []})
+        mine["queue"].append((started - queued).total_seconds())
+        mine["kubectl"].append(duration_ms / 1000)
+        # started -> finished, less kubectl: token, workspace, spawning, recording
+        mine["around"].append((finished - started).total_seconds() - duration_ms / 1000)
+    return {
+        kind: {part: summary(values) for part, values in measured.items()}
+        for kind, measured in parts.items()
+    }
+
+
 async def class_session(
     bench: Bench,
     code: str,
@@ -271,8 +295,54 @@ async def class_session(
     return journeys, browsers, wall
 
 
+def learner_shells(slugs: list[str]) -> list[tuple[dict[str, str], Path]]:
+    """Each learner's kubeconfig and workspace, for bare kubectl to run as them."""
+    from labapp.clusters.tools import default_tools
+    from labapp.sandboxes.models import Sandbox
+    from labapp.sandboxes.workspaces import sandbox_materialize
+
+    tools = default_tools()
+    shells = []
+    for sandbox in Sandbox.objects.filter(slug__in=slugs):
+        sandbox_materialize(sandbox=sandbox)
+        env = {
+            "KUBECONFIG": str(sandbox.kubeconfig_path),
+            "HOME": str(sandbox.workspace),
+            "PATH": f"{Path(tools.kubectl).parent}:/usr/bin:/bin",
+            "KUBECACHEDIR": str(sandbox.workspace / ".kube/cache"),
+        }
+        shells.append((env, sandbox.workspace))
+    return shells
+
+
+async def bare_burst(shells: list[tuple[dict[str, str], Path]], window_s: float) -> list[float]:
+    """The same burst without labapp: each learner's apply, bare, at a random moment
+    of the window; every one of them at once on the machine, as in the class."""
+
+    async def one(env: dict[str, str], cwd: Path) -> float:
+        await asyncio.sleep(random.uniform(0, window_s))
+        started = time.monotonic()
+        process = await asyncio.create_subprocess_exec(
+            "bash",
+            "-c",
+            BURST_APPLY,
+            env=env,
+            cwd=cwd,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await process.communicate()
+        if process.returncode != 0:
+            raise RuntimeError(f"bare burst apply exited {process.returncode}: {err[:300]!r}")
+        return time.monotonic() - started
+
+    return list(await asyncio.gather(*(one(env, cwd) for env, cwd in shells)))
+
+
 async def burst(browsers: list[Browser], bare: BareKubectl, window_s: float) -> dict[str, Any]:
-    """Everyone clicks the same apply within `window_s`; bare kubectl runs it too."""
+    """Everyone clicks the same apply within `window_s`. Compared with one bare
+    kubectl running it in the same seconds, and, once the class's burst is over,
+    with the same burst run bare: every learner's apply at once, without labapp."""
     ready = [b for b in browsers if b.journey.completed_at is not None]
     step = next(step for step, commands in ready[0].steps if BURST_APPLY in commands)
     marks = {id(b): len(b.journey.runs) for b in ready}
@@ -295,12 +365,17 @@ async def burst(browsers: list[Browser], bare: BareKubectl, window_s: float) -> 
     await asyncio.gather(bare_thread, *(click(b) for b in ready))
     done = [run.done_s for b in ready for run in b.journey.runs[marks[id(b)] :]]
     bare_done = [s.done_s for s in bare.samples[before:]]
+    shells = await asyncio.to_thread(learner_shells, [b.slug for b in ready])
+    await asyncio.sleep(5)  # the class's burst has settled
+    all_bare = await bare_burst(shells, window_s)
     return {
         "learners": len(ready),
         "window_s": window_s,
         "done_s": summary(done, with_p99=True),
         "bare_done_s": summary(bare_done),
         "ratio_p95": round(summary(done)["p95"] / summary(bare_done)["p95"], 2),
+        "bare_burst_done_s": summary(all_bare, with_p99=True),
+        "ratio_to_bare_burst_p95": round(summary(done)["p95"] / summary(all_bare)["p95"], 2),
     }
 
 
@@ -431,6 +506,7 @@ def one_class(
     figures["errors"] += len(dashboard.errors)
     figures["pool"] = fill
     figures["integrity"] = run_integrity(code)
+    figures["server_time_s"] = where_time_goes(code)
     figures["cpu"] = cpu_between(cpu_before, ended["cpu"])
     figures["memory_mib"] = memory
     figures["memory_timeline"] = timeline
@@ -445,6 +521,14 @@ def one_class(
     return figures
 
 
+def worker_concurrency() -> int:
+    """`make up`'s interactive worker size (settings.WORKER_CONCURRENCY), read the
+    same way, before Django is set up."""
+    from labapp.environment import env_int
+
+    return env_int("LABAPP_WORKER_CONCURRENCY", 2 * CORES)
+
+
 def main() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     # A stopped bench still stops its stack and cluster (the `finally` blocks run).
@@ -457,6 +541,12 @@ def main() -> None:
     parser.add_argument("--soak", type=float, default=900, help="its soak, seconds")
     parser.add_argument("--arrive", type=float, default=120, help="arrivals spread, seconds")
     parser.add_argument("--think", default="10,30", help="think time between commands, s")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=0,
+        help="the interactive worker's processes (default: LABAPP_WORKER_CONCURRENCY's)",
+    )
     parser.add_argument("--burst", type=float, default=10, help="the burst's window, seconds")
     parser.add_argument(
         "--warmup",
@@ -470,6 +560,7 @@ def main() -> None:
     think = tuple(float(v) for v in args.think.split(","))
     assert len(think) == 2
     sizes = [int(n) for n in args.classes.split(",")]
+    concurrency = args.concurrency or worker_concurrency()
     load_start = load_average()
     others = other_heavy_processes()
     classes = []
@@ -478,7 +569,7 @@ def main() -> None:
     # minutes on the class, not on waiting for the pool.
     with bench_stack(
         workers=1,
-        concurrency=2 * CORES,
+        concurrency=concurrency,
         web_workers=CORES,
         provisioning_concurrency=2,
         beat=True,
@@ -511,7 +602,7 @@ def main() -> None:
         "arrive_s": args.arrive,
         "think_s": think,
         "processes": {
-            "interactive_worker_concurrency": 2 * CORES,
+            "interactive_worker_concurrency": concurrency,
             "uvicorn_workers": CORES,
             "pool_concurrency": 2,
         },

@@ -81,12 +81,28 @@ def report(figures: dict[str, Any]) -> None:
                 f"   {figures['ratios'][kind]['done_p95']}x (n={bare['done_s']['n']})"
             )
         print(line)
+    print("  on the server, p50/p95 ms: queue wait | kubectl | the worker around kubectl")
+    for kind, parts in figures.get("server_time_s", {}).items():
+        print(
+            f"    {kind:<12}"
+            + " | ".join(
+                f"{_ms(parts[p]['p50'])}/{_ms(parts[p]['p95'])}"
+                for p in ("queue", "kubectl", "around")
+            )
+        )
     burst = figures["burst"]
     print(
         f"  burst: {burst['learners']} apply -k within {burst['window_s']} s: done p50 "
         f"{_ms(burst['done_s']['p50'])} ms, p95 {_ms(burst['done_s']['p95'])} ms; bare in the "
         f"same seconds p95 {_ms(burst['bare_done_s']['p95'])} ms ({burst['ratio_p95']}x)"
     )
+    if "bare_burst_done_s" in burst:
+        every = burst["bare_burst_done_s"]
+        print(
+            f"  the same burst run bare (every apply at once, no labapp): done p50 "
+            f"{_ms(every['p50'])} ms, p95 {_ms(every['p95'])} ms; labapp "
+            f"{burst['ratio_to_bare_burst_p95']}x that p95"
+        )
     board = figures["dashboard"]
     print(
         f"  instructor's board: {board['board_s']['n']} matrix fetches, p50 "
