@@ -557,8 +557,8 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=RESULTS / "classroom.json")
     args = parser.parse_args()
-    think = tuple(float(v) for v in args.think.split(","))
-    assert len(think) == 2
+    low, high = (float(v) for v in args.think.split(","))
+    think = (low, high)
     sizes = [int(n) for n in args.classes.split(",")]
     concurrency = args.concurrency or worker_concurrency()
     load_start = load_average()
@@ -589,7 +589,7 @@ def main() -> None:
                 probe,
                 size,
                 arrive_s=args.arrive,
-                think_s=think,  # type: ignore[arg-type]
+                think_s=think,
                 soak_s=soak,
                 burst_s=args.burst,
             )

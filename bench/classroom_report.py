@@ -45,7 +45,7 @@ def goals_for(figures: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _ms(value: float) -> str:
-    return "-" if value is None or math.isnan(value) else f"{value * 1000:.0f}"
+    return "-" if math.isnan(value) else f"{value * 1000:.0f}"
 
 
 def report(figures: dict[str, Any]) -> None:
