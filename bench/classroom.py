@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import io
 import json
 import logging
@@ -237,15 +238,18 @@ def run_integrity(code: str, wait: float = 120) -> dict[str, Any]:
     return {"recorded": sum(by_state.values()), "by_state": by_state}
 
 
-def where_time_goes(code: str) -> dict[str, Any]:
+def where_time_goes(code: str, before: dt.datetime) -> dict[str, Any]:
     """Each run's time on the server, by command type, from its record: waiting in
-    the queue, the worker's preparation (token, workspace) before kubectl's first
-    byte, kubectl itself, and the worker's time after kubectl exits."""
+    the queue, kubectl itself, and the worker's time around kubectl (token,
+    workspace, spawning, recording). Runs queued before `before` only: the class,
+    not its burst."""
     from labapp.runs.models import CommandRun
 
     parts: dict[str, dict[str, list[float]]] = {}
     runs = CommandRun.objects.filter(
-        sandbox__owner__enrolments__workshop__join_code=code, state="succeeded"
+        sandbox__owner__enrolments__workshop__join_code=code,
+        state="succeeded",
+        queued_at__lt=before,
     ).values_list("command", "queued_at", "started_at", "finished_at", "duration_ms")
     for command, queued, started, finished, duration_ms in runs:
         if not (started and finished and duration_ms is not None):
@@ -315,11 +319,15 @@ def learner_shells(slugs: list[str]) -> list[tuple[dict[str, str], Path]]:
     return shells
 
 
-async def bare_burst(shells: list[tuple[dict[str, str], Path]], window_s: float) -> list[float]:
+async def bare_burst(
+    shells: list[tuple[dict[str, str], Path]], window_s: float
+) -> tuple[list[float], list[str]]:
     """The same burst without labapp: each learner's apply, bare, at a random moment
-    of the window; every one of them at once on the machine, as in the class."""
+    of the window; every one of them at once on the machine. Returns the times of
+    those that succeeded and the errors of those that did not."""
+    failures: list[str] = []
 
-    async def one(env: dict[str, str], cwd: Path) -> float:
+    async def one(env: dict[str, str], cwd: Path) -> float | None:
         await asyncio.sleep(random.uniform(0, window_s))
         started = time.monotonic()
         process = await asyncio.create_subprocess_exec(
@@ -333,10 +341,12 @@ async def bare_burst(shells: list[tuple[dict[str, str], Path]], window_s: float)
         )
         _, err = await process.communicate()
         if process.returncode != 0:
-            raise RuntimeError(f"bare burst apply exited {process.returncode}: {err[:300]!r}")
+            failures.append(err.decode(errors="replace").strip()[-300:])
+            return None
         return time.monotonic() - started
 
-    return list(await asyncio.gather(*(one(env, cwd) for env, cwd in shells)))
+    times = await asyncio.gather(*(one(env, cwd) for env, cwd in shells))
+    return [t for t in times if t is not None], failures
 
 
 async def burst(browsers: list[Browser], bare: BareKubectl, window_s: float) -> dict[str, Any]:
@@ -367,7 +377,7 @@ async def burst(browsers: list[Browser], bare: BareKubectl, window_s: float) -> 
     bare_done = [s.done_s for s in bare.samples[before:]]
     shells = await asyncio.to_thread(learner_shells, [b.slug for b in ready])
     await asyncio.sleep(5)  # the class's burst has settled
-    all_bare = await bare_burst(shells, window_s)
+    all_bare, bare_failures = await bare_burst(shells, window_s)
     return {
         "learners": len(ready),
         "window_s": window_s,
@@ -375,6 +385,8 @@ async def burst(browsers: list[Browser], bare: BareKubectl, window_s: float) -> 
         "bare_done_s": summary(bare_done),
         "ratio_p95": round(summary(done)["p95"] / summary(bare_done)["p95"], 2),
         "bare_burst_done_s": summary(all_bare, with_p99=True),
+        "bare_burst_failed": len(bare_failures),
+        "bare_burst_failures": bare_failures[:3],
         "ratio_to_bare_burst_p95": round(summary(done)["p95"] / summary(all_bare)["p95"], 2),
     }
 
@@ -484,6 +496,7 @@ def one_class(
             bench, code, learners, dashboard, arrive_s=arrive_s, think_s=think_s, stay_s=soak_s
         )
         ended["cpu"] = probe.sample()
+        ended["at"] = dt.datetime.now(dt.UTC)
         ended["memory"] = probe.memory()
         stop_bare.set()
         await asyncio.to_thread(sampler.join)
@@ -506,7 +519,7 @@ def one_class(
     figures["errors"] += len(dashboard.errors)
     figures["pool"] = fill
     figures["integrity"] = run_integrity(code)
-    figures["server_time_s"] = where_time_goes(code)
+    figures["server_time_s"] = where_time_goes(code, ended["at"])
     figures["cpu"] = cpu_between(cpu_before, ended["cpu"])
     figures["memory_mib"] = memory
     figures["memory_timeline"] = timeline
@@ -526,7 +539,7 @@ def worker_concurrency() -> int:
     same way, before Django is set up."""
     from labapp.environment import env_int
 
-    return env_int("LABAPP_WORKER_CONCURRENCY", 2 * CORES)
+    return env_int("LABAPP_WORKER_CONCURRENCY", 8 * CORES)
 
 
 def main() -> None:

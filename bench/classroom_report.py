@@ -101,8 +101,11 @@ def report(figures: dict[str, Any]) -> None:
         print(
             f"  the same burst run bare (every apply at once, no labapp): done p50 "
             f"{_ms(every['p50'])} ms, p95 {_ms(every['p95'])} ms; labapp "
-            f"{burst['ratio_to_bare_burst_p95']}x that p95"
+            f"{burst['ratio_to_bare_burst_p95']}x that p95; "
+            f"{burst['bare_burst_failed']} bare applies failed"
         )
+        for failure in burst["bare_burst_failures"]:
+            print(f"    bare: {failure}")
     board = figures["dashboard"]
     print(
         f"  instructor's board: {board['board_s']['n']} matrix fetches, p50 "
