@@ -628,10 +628,11 @@ def main() -> None:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(outcome, indent=2, default=asdict))
-    chart_latency(outcome, args.out.with_name("classroom.svg"))
-    chart_memory(outcome, args.out.with_name("classroom-memory.svg"))
+    memory_chart = args.out.with_name(f"{args.out.stem}-memory.svg")
+    chart_latency(outcome, args.out.with_suffix(".svg"))
+    chart_memory(outcome, memory_chart)
     print(f"\nlargest class holding every goal: {outcome['largest_class_holding_goals']}")
-    print(f"written: {args.out}, classroom.svg and classroom-memory.svg beside it")
+    print(f"written: {args.out}, {args.out.with_suffix('.svg')} and {memory_chart}")
 
 
 if __name__ == "__main__":
