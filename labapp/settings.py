@@ -160,10 +160,6 @@ CELERY_TASK_ROUTES = {
 _CORES = len(os.sched_getaffinity(0))
 WORKER_CONCURRENCY = env_int("LABAPP_WORKER_CONCURRENCY", 8 * _CORES)
 WEB_WORKERS = env_int("LABAPP_WEB_WORKERS", _CORES)
-# Learners' processes (kubectl, yq) run this much nicer than their worker, so that on
-# one machine the pages, the tracker and the API server keep the CPU when a class's
-# kubectl processes would take all of it (0: not at all).
-RUN_NICE = env_int("LABAPP_RUN_NICE", 5)
 # A worker that consumes only the provisioning queue raises its niceness by this
 # much (0: not at all), so provisioning never competes with clicks for the CPU.
 PROVISIONING_NICE = env_int("LABAPP_PROVISIONING_NICE", 10)

@@ -7,7 +7,6 @@ business, in `labapp.learning.attempts`; nothing here reaches up to it.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import logging
 import socket
@@ -27,7 +26,7 @@ from labapp.sandboxes.models import Sandbox
 from labapp.sandboxes.services import sandbox_materialize, sandbox_refresh_token
 from labapp.shell.command import run_command_line
 from labapp.shell.execute import RunResult
-from labapp.shell.limits import DEFAULT_LIMITS, ProcessLimits
+from labapp.shell.limits import DEFAULT_LIMITS
 from labapp.shell.parse import CommandRefused, parse_command
 
 log = logging.getLogger(__name__)
@@ -119,15 +118,10 @@ def run_execute(*, claimed: Claimed) -> RunResult:
         output_cap=settings.RUN_OUTPUT_CAP_BYTES,
         on_chunk=claimed.stream.chunk,
         policy=shell_policy(sandbox),
-        limits=run_limits(),
+        limits=DEFAULT_LIMITS,
         user=learner_user(sandbox),
         cancelled=CancelWatch(claimed.run.id, claimed.stream.client),
     )
-
-
-def run_limits() -> ProcessLimits:
-    """The learner's processes' limits, at the niceness the site is set to."""
-    return dataclasses.replace(DEFAULT_LIMITS, nice=settings.RUN_NICE)
 
 
 def run_finish(*, claimed: Claimed, result: RunResult | None = None, error: str = "") -> CommandRun:

@@ -36,9 +36,6 @@ class ProcessLimits:
     # with ~8 threads each, for 3 runs at once, fits. It counts every process of the
     # uid, so it is set only when the process runs as the sandbox's own uid.
     processes: int = 256
-    # Added to the worker's niceness: on a machine that also serves the pages and the
-    # API server, a class's kubectl processes yield the CPU to those (0: no change).
-    nice: int = 0
 
 
 DEFAULT_LIMITS = ProcessLimits()
@@ -65,7 +62,6 @@ def child_setup(limits: ProcessLimits, *, own_uid: bool) -> Callable[[], None]:
     if own_uid:
         wanted.append((resource.RLIMIT_NPROC, limits.processes, limits.processes))
     rlimits = [(which, *_within_hard(which, soft, hard)) for which, soft, hard in wanted]
-    nice = limits.nice
 
     def setup() -> None:
         if prctl is not None:
@@ -77,8 +73,6 @@ def child_setup(limits: ProcessLimits, *, own_uid: bool) -> Callable[[], None]:
                 os._exit(1)  # the worker died before the signal was armed
         for which, soft, hard in rlimits:
             resource.setrlimit(which, (soft, hard))
-        if nice:
-            os.nice(nice)
 
     return setup
 

@@ -115,13 +115,6 @@ def test_the_limits_are_what_the_child_sees(tmp_path: Path, workdir: Path) -> No
     assert rows["Max core file size"] == ["0", "0"]
 
 
-def test_a_learner_process_runs_at_the_niceness_it_is_given(tmp_path: Path, workdir: Path) -> None:
-    tools = stand_in(tmp_path, "/usr/bin/nice\n")  # prints its own niceness
-    own = os.nice(0)
-    assert run(tools, workdir, limits=ProcessLimits(nice=5)).stdout == f"{own + 5}\n"
-    assert run(tools, workdir, limits=ProcessLimits()).stdout == f"{own}\n"
-
-
 def test_real_kubectl_starts_under_the_default_limits(workdir: Path) -> None:
     tools = ToolPaths(kubectl=kubectl_path(), yq=kubectl_path())
     result = run(tools, workdir, "kubectl version --client", limits=DEFAULT_LIMITS)
