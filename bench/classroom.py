@@ -539,7 +539,7 @@ def worker_concurrency() -> int:
     same way, before Django is set up."""
     from labapp.environment import env_int
 
-    return env_int("LABAPP_WORKER_CONCURRENCY", 8 * CORES)
+    return env_int("LABAPP_WORKER_CONCURRENCY", 2 * CORES)
 
 
 def main() -> None:

@@ -153,12 +153,12 @@ CELERY_TASK_ROUTES = {
     "labapp.sandboxes.tasks.*": {"queue": "provisioning"},
 }
 # Processes, for `manage.py runlab` and docker-compose.yml. A learner's command spends
-# its time in kubectl, waiting on the API server or sharing the CPU, so the interactive
-# worker runs eight processes per core: at four, a class of 100 queued its gets behind
-# the applies (get first byte p50 1.3 s; at sixteen, 0.29 s; bench/classroom.py). uvicorn
-# runs one per core.
+# its time in kubectl, so the interactive worker runs two processes per core. Eight
+# per core was measured too (bench/results/classroom-c16.json): a class of 100 saw its
+# gets' median fall from 1.3 to 0.5 s, but the pages slowed (sandbox ready p95 0.3 to
+# 1.5 s) and a class of 200 lost two connections, so two stays. uvicorn: one per core.
 _CORES = len(os.sched_getaffinity(0))
-WORKER_CONCURRENCY = env_int("LABAPP_WORKER_CONCURRENCY", 8 * _CORES)
+WORKER_CONCURRENCY = env_int("LABAPP_WORKER_CONCURRENCY", 2 * _CORES)
 WEB_WORKERS = env_int("LABAPP_WEB_WORKERS", _CORES)
 # A worker that consumes only the provisioning queue raises its niceness by this
 # much (0: not at all), so provisioning never competes with clicks for the CPU.

@@ -31,7 +31,7 @@ class Command(BaseCommand):
             type=int,
             default=settings.WORKER_CONCURRENCY,
             help="processes of the worker that runs learners' commands "
-            "(default LABAPP_WORKER_CONCURRENCY: eight per core)",
+            "(default LABAPP_WORKER_CONCURRENCY: twice the cores)",
         )
         parser.add_argument(
             "--web-workers",
