@@ -56,6 +56,10 @@ def sse_done(client: httpx.Client, run_id: str) -> dict:
     raise AssertionError(f"run {run_id}: the stream ended without `done`")
 
 
+def _interruptible() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_make_up_from_a_clean_clone_serves_a_learner_through_the_baseline_lab(clone):
     port, redis_port = free_port(), free_port()
     env = {**os.environ, "PORT": str(port), "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0"}
@@ -76,6 +80,9 @@ def test_make_up_from_a_clean_clone_serves_a_learner_through_the_baseline_lab(cl
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            # Ctrl-C in a terminal: a suite started in the background (`make test &`)
+            # passes SIGINT down ignored, and `make up` would never hear the stop.
+            preexec_fn=_interruptible,
         )
     try:
         base = f"http://127.0.0.1:{port}"
