@@ -38,12 +38,15 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from browser import Browser, Dashboard, Journey, attend, kind_of
 from classroom_report import chart_latency, chart_memory, goals_for, report
 from harness import ROOT, Bench, bench_stack, summary
 from probes import Probe, cpu_between, load_average, other_heavy_processes, server_side_mib
+
+if TYPE_CHECKING:  # imported for real only after django.setup()
+    from labapp.sandboxes.models import Sandbox
 
 LAB = "pss-baseline"
 RESULTS = ROOT / "bench" / "results"
@@ -80,11 +83,9 @@ class BareKubectl:
         from django.contrib.auth.models import User
 
         from labapp.catalog.registry import get_lab
-        from labapp.clusters.tools import default_tools
         from labapp.learning.services import lab_start
         from labapp.lib.placeholders import render
         from labapp.sandboxes.models import Sandbox
-        from labapp.sandboxes.workspaces import sandbox_materialize
 
         user = User.objects.create_user(username)
         lab_start(user=user, lab_id=LAB, workshop=None)
@@ -95,21 +96,14 @@ class BareKubectl:
                 raise RuntimeError(f"bare kubectl's sandbox: {sandbox.status_message}")
             time.sleep(1)
             sandbox.refresh_from_db()
-        sandbox_materialize(sandbox=sandbox)
-        tools = default_tools()
-        env = {
-            "KUBECONFIG": str(sandbox.kubeconfig_path),
-            "HOME": str(sandbox.workspace),
-            "PATH": f"{Path(tools.kubectl).parent}:{Path(tools.yq).parent}:/usr/bin:/bin",
-            "KUBECACHEDIR": str(sandbox.workspace / ".kube/cache"),
-        }
+        env, workspace = learner_shell(sandbox)
         sequence = [
             render(command.run, sandbox.namespaces)
             for step in get_lab(LAB).steps
             for command in step.commands
             if not command.real_nodes_only
         ]
-        bare = cls(sandbox.namespaces["assets"], env, sandbox.workspace, sequence)
+        bare = cls(sandbox.namespaces["assets"], env, workspace, sequence)
         bare.once(sequence[0], record=False)  # a warm discovery cache, as a pooled one is
         return bare
 
@@ -299,24 +293,28 @@ async def class_session(
     return journeys, browsers, wall
 
 
-def learner_shells(slugs: list[str]) -> list[tuple[dict[str, str], Path]]:
-    """Each learner's kubeconfig and workspace, for bare kubectl to run as them."""
+def learner_shell(sandbox: Sandbox) -> tuple[dict[str, str], Path]:
+    """A shell's environment and folder for bare kubectl to run as the sandbox's
+    learner: their kubeconfig, workspace and discovery cache, with kubectl and yq."""
     from labapp.clusters.tools import default_tools
-    from labapp.sandboxes.models import Sandbox
     from labapp.sandboxes.workspaces import sandbox_materialize
 
+    sandbox_materialize(sandbox=sandbox)
     tools = default_tools()
-    shells = []
-    for sandbox in Sandbox.objects.filter(slug__in=slugs):
-        sandbox_materialize(sandbox=sandbox)
-        env = {
-            "KUBECONFIG": str(sandbox.kubeconfig_path),
-            "HOME": str(sandbox.workspace),
-            "PATH": f"{Path(tools.kubectl).parent}:/usr/bin:/bin",
-            "KUBECACHEDIR": str(sandbox.workspace / ".kube/cache"),
-        }
-        shells.append((env, sandbox.workspace))
-    return shells
+    env = {
+        "KUBECONFIG": str(sandbox.kubeconfig_path),
+        "HOME": str(sandbox.workspace),
+        "PATH": f"{Path(tools.kubectl).parent}:{Path(tools.yq).parent}:/usr/bin:/bin",
+        "KUBECACHEDIR": str(sandbox.workspace / ".kube/cache"),
+    }
+    return env, sandbox.workspace
+
+
+def learner_shells(slugs: list[str]) -> list[tuple[dict[str, str], Path]]:
+    """Each learner's shell (learner_shell), for the burst run bare."""
+    from labapp.sandboxes.models import Sandbox
+
+    return [learner_shell(sandbox) for sandbox in Sandbox.objects.filter(slug__in=slugs)]
 
 
 async def bare_burst(
