@@ -371,7 +371,10 @@ async def burst(browsers: list[Browser], bare: BareKubectl, window_s: float) -> 
 
     bare_thread = asyncio.to_thread(bare_during)
     await asyncio.gather(bare_thread, *(click(b) for b in ready))
-    done = [run.done_s for b in ready for run in b.journey.runs[marks[id(b)] :]]
+    done = []
+    for b in ready:  # the burst's runs are its own figures, not the class's
+        done += [run.done_s for run in b.journey.runs[marks[id(b)] :]]
+        del b.journey.runs[marks[id(b)] :]
     bare_done = [s.done_s for s in bare.samples[before:]]
     shells = await asyncio.to_thread(learner_shells, [b.slug for b in ready])
     await asyncio.sleep(5)  # the class's burst has settled
@@ -532,12 +535,16 @@ def one_class(
     return figures
 
 
-def worker_concurrency() -> int:
-    """`make up`'s interactive worker size (settings.WORKER_CONCURRENCY), read the
-    same way, before Django is set up."""
+def worker_concurrency() -> tuple[int, int]:
+    """`make up`'s worker sizes for the quick and the slow lane
+    (settings.WORKER_CONCURRENCY, SLOW_WORKER_CONCURRENCY), read the same way, before
+    Django is set up."""
     from labapp.environment import env_int
 
-    return env_int("LABAPP_WORKER_CONCURRENCY", 2 * CORES)
+    return (
+        env_int("LABAPP_WORKER_CONCURRENCY", 2 * CORES),
+        env_int("LABAPP_SLOW_WORKER_CONCURRENCY", 2 * CORES),
+    )
 
 
 def main() -> None:
@@ -556,7 +563,14 @@ def main() -> None:
         "--concurrency",
         type=int,
         default=0,
-        help="the interactive worker's processes (default: LABAPP_WORKER_CONCURRENCY's)",
+        help="the quick lane's worker processes (default: LABAPP_WORKER_CONCURRENCY's)",
+    )
+    parser.add_argument(
+        "--slow-concurrency",
+        type=int,
+        default=-1,
+        help="the slow lane's worker processes (default: LABAPP_SLOW_WORKER_CONCURRENCY's); "
+        "0 runs both lanes in one worker, as before the lanes",
     )
     parser.add_argument("--burst", type=float, default=10, help="the burst's window, seconds")
     parser.add_argument(
@@ -571,7 +585,9 @@ def main() -> None:
     low, high = (float(v) for v in args.think.split(","))
     think = (low, high)
     sizes = [int(n) for n in args.classes.split(",")]
-    concurrency = args.concurrency or worker_concurrency()
+    quick_default, slow_default = worker_concurrency()
+    concurrency = args.concurrency or quick_default
+    slow = slow_default if args.slow_concurrency < 0 else args.slow_concurrency
     load_start = load_average()
     others = other_heavy_processes()
     classes = []
@@ -581,6 +597,7 @@ def main() -> None:
     with bench_stack(
         workers=1,
         concurrency=concurrency,
+        slow_concurrency=slow,
         web_workers=CORES,
         provisioning_concurrency=2,
         beat=True,
@@ -614,6 +631,7 @@ def main() -> None:
         "think_s": think,
         "processes": {
             "interactive_worker_concurrency": concurrency,
+            "slow_worker_concurrency": slow,
             "uvicorn_workers": CORES,
             "pool_concurrency": 2,
         },

@@ -58,7 +58,10 @@ def bench_stack(
     extra_env: dict[str, str] | None = None,
     web_workers: int = 1,
     provisioning_concurrency: int = 2,
+    slow_concurrency: int = 0,
 ) -> Iterator[Bench]:
+    """`slow_concurrency`: processes of a worker of its own for the slow lane, as
+    `make up` runs it; 0 runs both lanes in the same worker(s)."""
     home = Path(tempfile.mkdtemp(prefix="labapp-bench-"))
     from labapp.ops.devstack import RedisServer, free_port
 
@@ -95,8 +98,11 @@ def bench_stack(
     stack = Stack(dict(os.environ), home / "logs")
     try:
         # Clicks never wait behind provisioning: each queue has its own workers.
+        lanes = "interactive" if slow_concurrency else "interactive,slow"
         for index in range(workers):
-            stack.start_worker(f"bench{index}", concurrency=concurrency, queues="interactive")
+            stack.start_worker(f"bench{index}", concurrency=concurrency, queues=lanes)
+        if slow_concurrency:
+            stack.start_worker("slow", concurrency=slow_concurrency, queues="slow")
         stack.start_worker(
             "provisioning", concurrency=provisioning_concurrency, queues="provisioning"
         )

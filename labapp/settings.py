@@ -147,18 +147,22 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "interactive"
+# Learners' commands go to one queue per lane (labapp.shell.lanes), each with its own
+# worker, so a get never waits for a slot behind applies and rollouts.
+RUN_LANE_QUEUES = {"quick": "interactive", "slow": "slow"}
 CELERY_TASK_ROUTES = {
     "labapp.learning.tasks.*": {"queue": "interactive"},
     "labapp.runs.tasks.*": {"queue": "interactive"},
     "labapp.sandboxes.tasks.*": {"queue": "provisioning"},
 }
 # Processes, for `manage.py runlab` and docker-compose.yml. A learner's command spends
-# its time in kubectl, so the interactive worker runs two processes per core. Eight
-# per core was measured too (bench/results/classroom-c16.json): a class of 100 saw its
-# gets' median fall from 1.3 to 0.5 s, but the pages slowed (sandbox ready p95 0.3 to
-# 1.5 s) and a class of 200 lost two connections, so two stays. uvicorn: one per core.
+# its time in kubectl, so each lane's worker runs two processes per core. Eight per
+# core in one shared worker was measured too (bench/results/classroom-c16.json): a class
+# of 100 saw its gets' median fall from 1.3 to 0.5 s, but the pages slowed (sandbox
+# ready p95 0.3 to 1.5 s) and a class of 200 lost two connections. uvicorn: one per core.
 _CORES = len(os.sched_getaffinity(0))
 WORKER_CONCURRENCY = env_int("LABAPP_WORKER_CONCURRENCY", 2 * _CORES)
+SLOW_WORKER_CONCURRENCY = env_int("LABAPP_SLOW_WORKER_CONCURRENCY", 2 * _CORES)
 WEB_WORKERS = env_int("LABAPP_WEB_WORKERS", _CORES)
 # A worker that consumes only the provisioning queue raises its niceness by this
 # much (0: not at all), so provisioning never competes with clicks for the CPU.

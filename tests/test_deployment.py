@@ -13,9 +13,12 @@ import pytest
 from django.conf import settings
 
 PLUGIN = Path.home() / ".docker" / "cli-plugins" / "docker-compose"
-SERVICES = {"web", "worker", "provisioner", "tracker", "beat", "redis", "postgres", "localcluster"}
+SERVICES = {
+    *("web", "worker", "worker-slow", "provisioner", "tracker", "beat"),
+    *("redis", "postgres", "localcluster"),
+}
 # The services that run the app and talk to the cluster.
-APP = ("web", "worker", "provisioner", "tracker", "beat")
+APP = ("web", "worker", "worker-slow", "provisioner", "tracker", "beat")
 
 
 def compose(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -98,6 +101,7 @@ def test_every_service_has_a_health_check_that_can_fail(config):
     # A CMD-SHELL, so that $HOSTNAME is the container's own (the node name's %h).
     assert checks["worker"].startswith("CMD-SHELL ")
     assert "inspect ping -d worker@$HOSTNAME" in checks["worker"]
+    assert "inspect ping -d slow@$HOSTNAME" in checks["worker-slow"]
     assert checks["provisioner"].startswith("CMD-SHELL ")
     assert "inspect ping -d provisioner@$HOSTNAME" in checks["provisioner"]
     assert checks["tracker"] == "CMD python manage.py tracker --status"
@@ -112,6 +116,20 @@ def test_every_service_has_a_health_check_that_can_fail(config):
 def test_each_worker_gets_a_node_name_of_its_own(config):
     assert " -n worker@%h " in command_line(config["services"]["worker"]) + " "
     assert "-n provisioner@%h" in command_line(config["services"]["provisioner"])
+    assert "-n slow@%h" in command_line(config["services"]["worker-slow"])
+
+
+def test_every_queue_labapp_routes_to_has_a_worker_of_its_own(config):
+    """Each lane of commands and provisioning: one service consumes it, and nothing else,
+    so no kind of work waits for a slot behind another."""
+    consumed = {}
+    for name, service in config["services"].items():
+        words = command_line(service).split() if service.get("command") else []
+        if "worker" in words and "-Q" in words:
+            consumed[name] = words[words.index("-Q") + 1].split(",")
+    routed = {*settings.RUN_LANE_QUEUES.values(), "provisioning"}
+    assert sorted(q for queues in consumed.values() for q in queues) == sorted(routed)
+    assert all(len(queues) == 1 for queues in consumed.values())
 
 
 def test_the_tracker_and_beat_are_there_once(config):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.db import transaction
 
 from labapp.clusters.client import ClusterUnreachable
@@ -43,7 +44,8 @@ def attempt_start(
     if run.state == CommandRun.State.QUEUED:
         from labapp.learning.tasks import run_attempt
 
-        run_attempt.delay_on_commit(run.id)
+        queue = settings.RUN_LANE_QUEUES[run.lane or "slow"]
+        run_attempt.apply_async_on_commit((run.id,), queue=queue)
     return run
 
 

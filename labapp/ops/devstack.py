@@ -129,7 +129,7 @@ class Stack:
         name: str,
         *,
         concurrency: int = 2,
-        queues: str = "interactive,provisioning",
+        queues: str = "interactive,slow,provisioning",
         **extra_env: str,
     ) -> subprocess.Popen:
         log = f"worker-{name}.log"

@@ -28,6 +28,8 @@ class CommandRun(models.Model):
     sandbox = models.ForeignKey(Sandbox, on_delete=models.CASCADE, related_name="runs")
     step_id = models.CharField(max_length=50, blank=True)
     command = models.TextField()
+    # The workers that run it (labapp.shell.lanes): quick commands never wait behind slow.
+    lane = models.CharField(max_length=8, blank=True)
     state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
     exit_code = models.IntegerField(null=True, blank=True)
     stdout = models.TextField(blank=True)

@@ -26,6 +26,7 @@ from labapp.sandboxes.models import Sandbox
 from labapp.sandboxes.services import sandbox_materialize, sandbox_refresh_token
 from labapp.shell.command import run_command_line
 from labapp.shell.execute import RunResult
+from labapp.shell.lanes import command_lane
 from labapp.shell.limits import DEFAULT_LIMITS
 from labapp.shell.parse import CommandRefused, parse_command
 
@@ -62,7 +63,7 @@ def run_start(*, sandbox: Sandbox, command: str, step_id: str = "") -> CommandRu
         get_lab(sandbox.lab_id).step(step_id)  # KeyError for a step the lab does not have
     command = command.strip()
     try:
-        parse_command(command, shell_policy(sandbox))
+        pipeline = parse_command(command, shell_policy(sandbox))
     except CommandRefused as exc:
         return CommandRun.objects.create(
             sandbox=sandbox,
@@ -80,7 +81,9 @@ def run_start(*, sandbox: Sandbox, command: str, step_id: str = "") -> CommandRu
             f"you already have {in_flight} commands queued or running; "
             "wait for one to finish, then run this one again"
         )
-    return CommandRun.objects.create(sandbox=sandbox, step_id=step_id, command=command)
+    return CommandRun.objects.create(
+        sandbox=sandbox, step_id=step_id, command=command, lane=command_lane(pipeline)
+    )
 
 
 def run_claim(*, run_id: int, worker: str = "") -> Claimed | None:

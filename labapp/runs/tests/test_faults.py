@@ -18,15 +18,13 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from labapp.celery import app as celery_app
 from labapp.learning.attempts import attempt_start
-from labapp.ops.devstack import RedisServer, Stack, free_port, kill_group
+from labapp.ops.devstack import RedisServer, Stack, kill_group
 from labapp.runs.models import CommandRun
 from labapp.runs.services import WORKER_LOST, runs_reap
 from labapp.runs.tests.processes import Process, processes_with
 from labapp.sandboxes.services import sandbox_create
 from tests.fixtures.learners import wait_until_ready
-from tests.fixtures.services import use_broker
 from tests.fixtures.waiting import wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.django_db(transaction=True)]
@@ -35,32 +33,8 @@ pytestmark = [pytest.mark.cluster, pytest.mark.django_db(transaction=True)]
 RUN_TIMEOUT, GRACE = 8, 2
 
 
-@pytest.fixture
-def private_stack(stack_env, tmp_path, monkeypatch):
-    server = RedisServer(free_port(), tmp_path)
-    server.start()
-    monkeypatch.setattr(settings, "REDIS_URL", server.url)
-    monkeypatch.setattr(settings, "RUN_TIMEOUT_SECONDS", RUN_TIMEOUT)
-    monkeypatch.setattr(settings, "RUN_DEADLINE_GRACE_SECONDS", GRACE)
-    old_broker = celery_app.conf.broker_url
-    use_broker(server.url)
-    stack = Stack(
-        {
-            **stack_env,
-            "REDIS_URL": server.url,
-            "LABAPP_RUN_TIMEOUT_SECONDS": str(RUN_TIMEOUT),
-            "LABAPP_RUN_DEADLINE_GRACE_SECONDS": str(GRACE),
-        },
-        tmp_path / "logs",
-    )
-    yield PrivateStack(stack, server, stack.start_worker("faulty"))
-    stack.stop_all()
-    server.stop()
-    use_broker(old_broker)
-
-
 @dataclass
-class PrivateStack:
+class FaultyStack:
     """A test's own Redis and worker, to kill and restart at will."""
 
     stack: Stack
@@ -69,7 +43,19 @@ class PrivateStack:
 
 
 @pytest.fixture
-def ready_sandbox(private_stack, learner, tiny_lab):
+def faulty_stack(private_stack, monkeypatch) -> FaultyStack:
+    monkeypatch.setattr(settings, "RUN_TIMEOUT_SECONDS", RUN_TIMEOUT)
+    monkeypatch.setattr(settings, "RUN_DEADLINE_GRACE_SECONDS", GRACE)
+    worker = private_stack.stack.start_worker(
+        "faulty",
+        LABAPP_RUN_TIMEOUT_SECONDS=str(RUN_TIMEOUT),
+        LABAPP_RUN_DEADLINE_GRACE_SECONDS=str(GRACE),
+    )
+    return FaultyStack(private_stack.stack, private_stack.redis, worker)
+
+
+@pytest.fixture
+def ready_sandbox(faulty_stack, learner, tiny_lab):
     return wait_until_ready(sandbox_create(owner=learner, lab_id=tiny_lab.id))
 
 
@@ -109,11 +95,11 @@ def gone_soon(sandbox, seconds: float = 3) -> bool:
 
 
 def test_a_killed_worker_leaves_the_run_failed_worker_lost_within_the_deadline(
-    private_stack, ready_sandbox
+    faulty_stack, ready_sandbox
 ):
     run = attempt_start(sandbox=ready_sandbox, command=endless_watch(ready_sandbox))
     wait_for(lambda: watching(run, ready_sandbox), timeout=30, what="the watch to start")
-    kill_group(private_stack.worker)  # the whole worker: main process and pool
+    kill_group(faulty_stack.worker)  # the whole worker: main process and pool
     assert gone_soon(ready_sandbox)
 
     # What the beat schedule runs every few seconds; called here directly.
@@ -139,11 +125,11 @@ def _pool_children(pid: int) -> list[int]:
 
 
 def test_a_killed_pool_process_is_noticed_at_once_and_the_run_is_not_repeated(
-    private_stack, ready_sandbox
+    faulty_stack, ready_sandbox
 ):
     run = attempt_start(sandbox=ready_sandbox, command=long_watch(ready_sandbox))
     wait_for(lambda: running(run), timeout=30, what="the run to start")
-    for child in _pool_children(private_stack.worker.pid):
+    for child in _pool_children(faulty_stack.worker.pid):
         os.kill(child, signal.SIGKILL)
     # Celery hands the task back (acks_late + reject_on_worker_lost); the
     # service sees a RUNNING run redelivered and ends it instead of re-running.
@@ -152,12 +138,12 @@ def test_a_killed_pool_process_is_noticed_at_once_and_the_run_is_not_repeated(
     assert ended.stdout == ""
 
 
-def test_a_killed_pool_process_takes_its_learners_kubectl_with_it(private_stack, ready_sandbox):
+def test_a_killed_pool_process_takes_its_learners_kubectl_with_it(faulty_stack, ready_sandbox):
     run = attempt_start(sandbox=ready_sandbox, command=endless_watch(ready_sandbox))
     (kubectl,) = wait_for(lambda: watching(run, ready_sandbox), timeout=30, what="the watch")
-    pool = _pool_children(private_stack.worker.pid)
+    pool = _pool_children(faulty_stack.worker.pid)
     assert _parent(kubectl.pid) in pool  # a child of the pool process, in its own group
-    assert os.getpgid(kubectl.pid) != os.getpgid(private_stack.worker.pid)
+    assert os.getpgid(kubectl.pid) != os.getpgid(faulty_stack.worker.pid)
     for child in pool:
         os.kill(child, signal.SIGKILL)
     killed_at = time.monotonic()
@@ -169,12 +155,10 @@ def test_a_killed_pool_process_takes_its_learners_kubectl_with_it(private_stack,
     assert not processes_with(f"{ready_sandbox.namespaces['shop']} get pods -w")
 
 
-def test_after_redis_restarts_mid_run_the_final_result_is_still_stored(
-    private_stack, ready_sandbox
-):
+def test_after_redis_restarts_mid_run_the_final_result_is_still_stored(faulty_stack, ready_sandbox):
     run = attempt_start(sandbox=ready_sandbox, command=long_watch(ready_sandbox))
     wait_for(lambda: running(run), timeout=30, what="the run to start")
-    private_stack.redis.restart()  # no persistence: every stream entry is gone
+    faulty_stack.redis.restart()  # no persistence: every stream entry is gone
     done = wait_for(lambda: final(run), timeout=30, what="the run to finish")
     assert done.state == CommandRun.State.SUCCEEDED
     assert done.exit_code == 0

@@ -35,6 +35,13 @@ def check_kubectl(args: list[str], policy: ShellPolicy) -> list[str]:
     return args
 
 
+def kubectl_intent(args: Sequence[str]) -> tuple[str | None, frozenset[str]]:
+    """The subcommand and the names of the flags given (long names where kubectl's
+    letter has one: `-n` is `namespace`; other letters stay letters, such as `-w`)."""
+    words = _read(args)
+    return words.subcommand, frozenset(_long_name(f, words.subcommand) for f in words.flags)
+
+
 def kubectl_path_args(args: Sequence[str]) -> list[PathArg]:
     """Every local path kubectl's flags name (`-f`, `-k`, `--from-file`, ...), in order."""
     words = _read(args)

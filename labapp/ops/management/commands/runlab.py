@@ -30,8 +30,15 @@ class Command(BaseCommand):
             "--workers",
             type=int,
             default=settings.WORKER_CONCURRENCY,
-            help="processes of the worker that runs learners' commands "
+            help="processes of the worker that runs learners' quick commands "
             "(default LABAPP_WORKER_CONCURRENCY: twice the cores)",
+        )
+        parser.add_argument(
+            "--slow-workers",
+            type=int,
+            default=settings.SLOW_WORKER_CONCURRENCY,
+            help="processes of the worker that runs learners' slow commands: apply, "
+            "delete, wait, rollout, exec (default LABAPP_SLOW_WORKER_CONCURRENCY: twice the cores)",
         )
         parser.add_argument(
             "--web-workers",
@@ -46,6 +53,7 @@ class Command(BaseCommand):
         host: str,
         port: int,
         workers: int,
+        slow_workers: int,
         web_workers: int,
         **options: object,
     ) -> None:
@@ -70,8 +78,10 @@ class Command(BaseCommand):
             redis_server = RedisServer(url.port or 6379, settings.VAR_DIR / "redis")
             redis_server.start()
         try:
-            # Clicks never wait behind provisioning: each queue has its own workers.
+            # Clicks never wait behind provisioning, nor quick commands behind slow
+            # ones: each queue has its own workers (settings.RUN_LANE_QUEUES).
             stack.start_worker("runlab", concurrency=workers, queues="interactive")
+            stack.start_worker("slow", concurrency=slow_workers, queues="slow")
             stack.start_worker("provisioning", concurrency=1, queues="provisioning")
             stack.start_beat()
             stack.start_tracker()
