@@ -115,6 +115,8 @@ class BareKubectl:
             stderr=subprocess.STDOUT,
             env=self.env,
             cwd=self.cwd,
+            # A terminal of its own, as labapp gives each command (its own session).
+            start_new_session=True,
         )
         assert process.stdout is not None
         process.stdout.read(1)
@@ -334,6 +336,7 @@ async def bare_burst(
             BURST_APPLY,
             env=env,
             cwd=cwd,
+            start_new_session=True,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
         )

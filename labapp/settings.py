@@ -163,6 +163,9 @@ CELERY_TASK_ROUTES = {
 _CORES = len(os.sched_getaffinity(0))
 WORKER_CONCURRENCY = env_int("LABAPP_WORKER_CONCURRENCY", 2 * _CORES)
 SLOW_WORKER_CONCURRENCY = env_int("LABAPP_SLOW_WORKER_CONCURRENCY", 2 * _CORES)
+# Niceness of the processes of a slow command (an apply, a rollout): when the machine is
+# busy, pages and quick commands go first. Each command runs in a session of its own.
+SLOW_RUN_NICENESS = env_int("LABAPP_SLOW_RUN_NICENESS", 10)
 WEB_WORKERS = env_int("LABAPP_WEB_WORKERS", _CORES)
 # A worker that consumes only the provisioning queue raises its niceness by this
 # much (0: not at all), so provisioning never competes with clicks for the CPU.

@@ -7,6 +7,7 @@ business, in `labapp.learning.attempts`; nothing here reaches up to it.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import socket
@@ -26,8 +27,8 @@ from labapp.sandboxes.models import Sandbox
 from labapp.sandboxes.services import sandbox_materialize, sandbox_refresh_token
 from labapp.shell.command import run_command_line
 from labapp.shell.execute import RunResult
-from labapp.shell.lanes import command_lane
-from labapp.shell.limits import DEFAULT_LIMITS
+from labapp.shell.lanes import Lane, command_lane
+from labapp.shell.limits import DEFAULT_LIMITS, ProcessLimits
 from labapp.shell.parse import CommandRefused, parse_command
 
 log = logging.getLogger(__name__)
@@ -121,10 +122,17 @@ def run_execute(*, claimed: Claimed) -> RunResult:
         output_cap=settings.RUN_OUTPUT_CAP_BYTES,
         on_chunk=claimed.stream.chunk,
         policy=shell_policy(sandbox),
-        limits=DEFAULT_LIMITS,
+        limits=limits_for(claimed.run),
         user=learner_user(sandbox),
         cancelled=CancelWatch(claimed.run.id, claimed.stream.client),
     )
+
+
+def limits_for(run: CommandRun) -> ProcessLimits:
+    """Slow commands run at a lower CPU priority (settings.SLOW_RUN_NICENESS)."""
+    if run.lane == Lane.QUICK:
+        return DEFAULT_LIMITS
+    return dataclasses.replace(DEFAULT_LIMITS, niceness=settings.SLOW_RUN_NICENESS)
 
 
 def run_finish(*, claimed: Claimed, result: RunResult | None = None, error: str = "") -> CommandRun:

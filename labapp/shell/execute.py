@@ -1,7 +1,8 @@
-"""Run a parsed Pipeline without a shell: argv lists, a bare environment, one process group.
+"""Run a parsed Pipeline without a shell: argv lists, a bare environment, each stage in a
+session of its own.
 
 Output is streamed as it arrives (stdout of the last stage, stderr of every
-stage), a deadline, an output cap and a cancel stop the whole group, and exit
+stage), a deadline, an output cap and a cancel stop every stage, and exit
 codes follow bash's `pipefail`. Every process gets resource limits and dies with
 the worker; when a LearnerUser is given, it runs as that uid.
 """
@@ -23,7 +24,13 @@ from pathlib import Path
 from typing import IO, Any, NoReturn
 
 from labapp.shell.learner_user import LearnerUser
-from labapp.shell.limits import DEFAULT_LIMITS, ProcessLimits, child_setup, describe_limit_signal
+from labapp.shell.limits import (
+    DEFAULT_LIMITS,
+    ProcessLimits,
+    child_setup,
+    describe_limit_signal,
+    lower_session_priority,
+)
 from labapp.shell.parse import Pipeline, Stage, Substitution, Word
 from labapp.shell.policy import NO_LAB, CommandRefused, ShellPolicy, vetted_args
 
@@ -258,8 +265,12 @@ class _Run:
                     stderr=subprocess.PIPE,
                     cwd=self.workdir,
                     env=self.env,
-                    # One group for the whole pipeline, so one signal stops all of it.
-                    process_group=0 if group.pgid is None else group.pgid,
+                    # Its own session, as a command typed in a terminal has: where
+                    # the kernel groups CPU time by session (autogroup), a learner's
+                    # command then gets the share a bare kubectl would, instead of
+                    # sharing one with every command of its worker. A session is
+                    # also a process group, which one signal stops.
+                    start_new_session=True,
                     close_fds=True,
                     preexec_fn=self.setup,
                     **self._identity(),
@@ -270,6 +281,7 @@ class _Run:
                 if previous is not None:
                     previous.close()  # the next stage holds it now; EOF and SIGPIPE need that
             group.add(proc, stage.program)
+            lower_session_priority(proc.pid, self.limits.niceness)
             previous = proc.stdout
 
     def _identity(self) -> dict[str, Any]:
@@ -346,14 +358,9 @@ class _Run:
             self.on_chunk(kind, text)
 
     def _wait(self, group: _Group) -> None:
-        for proc in group.procs[1:]:
-            try:
-                proc.wait(timeout=max(self.deadline - time.monotonic(), 0))
-            except subprocess.TimeoutExpired:
-                self._time_out(group)
-        # The first stage leads the group: wait without reaping, so its id cannot be
-        # reused before the group is cleared of anything it left behind.
-        while not _has_exited(group.procs[0].pid):
+        # Each stage leads its group: wait without reaping, so that no id can be
+        # reused before its group is cleared of anything it left behind.
+        while not all(_has_exited(proc.pid) for proc in group.procs):
             if time.monotonic() >= self.deadline:
                 self._time_out(group)
             self._check_cancel(group)
@@ -383,26 +390,24 @@ class _Run:
 
 
 class _Group:
-    """The processes of one pipeline, all in one process group."""
+    """The processes of one pipeline; each stage leads a process group of its own."""
 
     def __init__(self) -> None:
         self.procs: list[subprocess.Popen[bytes]] = []
         self.programs: list[str] = []
-        self.pgid: int | None = None
         self.killed = False
 
     def add(self, proc: subprocess.Popen[bytes], program: str) -> None:
-        if self.pgid is None:
-            self.pgid = proc.pid
         self.procs.append(proc)
         self.programs.append(program)
 
     def kill(self) -> None:
-        """SIGKILL the whole group (stragglers included), then reap our children."""
-        if self.pgid is not None and not self.killed:
+        """SIGKILL every stage's group (stragglers included), then reap our children."""
+        if not self.killed:
             self.killed = True
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.pgid, signal.SIGKILL)
+            for proc in self.procs:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGKILL)
         for proc in self.procs:
             for pipe in (proc.stdout, proc.stderr):
                 if pipe is not None:

@@ -8,6 +8,7 @@ threads with GOMAXPROCS=2, 0.8 CPU-seconds, and discovery-cache files up to 1.6 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import os
@@ -36,6 +37,9 @@ class ProcessLimits:
     # with ~8 threads each, for 3 runs at once, fits. It counts every process of the
     # uid, so it is set only when the process runs as the sandbox's own uid.
     processes: int = 256
+    # CPU priority: raised niceness for commands that may wait (the slow lane), so that
+    # the pages and quick commands go first when the machine is busy. 0 leaves it.
+    niceness: int = 0
 
 
 DEFAULT_LIMITS = ProcessLimits()
@@ -73,8 +77,20 @@ def child_setup(limits: ProcessLimits, *, own_uid: bool) -> Callable[[], None]:
                 os._exit(1)  # the worker died before the signal was armed
         for which, soft, hard in rlimits:
             resource.setrlimit(which, (soft, hard))
+        if limits.niceness:
+            os.nice(limits.niceness)
 
     return setup
+
+
+def lower_session_priority(pid: int, niceness: int) -> None:
+    """Where the kernel groups CPU time by session (autogroup), a process's own
+    niceness only ranks it inside its session: the session's own niceness is what
+    ranks it against the pages. Set from the parent (after the uid switch the child
+    may not write its own /proc files); a kernel without autogroup has no such file."""
+    if niceness:
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/autogroup", "w") as autogroup:
+            autogroup.write(str(niceness))
 
 
 def _within_hard(which: int, soft: int, hard: int) -> tuple[int, int]:

@@ -1,5 +1,6 @@
 """Two lanes, two workers: a quick command runs while the slow lane's only slot is
-busy, and a second slow command waits for that slot instead of taking the quick one."""
+busy, and a second slow command waits for that slot instead of taking the quick one.
+Slow commands run at a lower CPU priority."""
 
 from __future__ import annotations
 
@@ -7,12 +8,10 @@ import pytest
 
 from labapp.learning.attempts import attempt_start
 from labapp.runs.models import CommandRun
-from labapp.runs.services import run_cancel
+from labapp.runs.services import limits_for, run_cancel
 from labapp.sandboxes.services import sandbox_create
 from tests.fixtures.learners import wait_until_ready
 from tests.fixtures.waiting import wait_for
-
-pytestmark = [pytest.mark.cluster, pytest.mark.django_db(transaction=True)]
 
 
 def reload(run: CommandRun) -> CommandRun:
@@ -24,6 +23,7 @@ def final(run: CommandRun) -> CommandRun | None:
     return run if reload(run).is_final else None
 
 
+@pytest.mark.django_db(transaction=True)
 def test_a_get_is_not_queued_behind_a_busy_slow_lane(private_stack, learner, tiny_lab):
     stack = private_stack.stack
     stack.start_worker("quick", concurrency=1, queues="interactive,provisioning")
@@ -55,3 +55,11 @@ def test_a_get_is_not_queued_behind_a_busy_slow_lane(private_stack, learner, tin
     assert reload(second).worker.startswith("slow@")
     run_cancel(run=reload(second))
     wait_for(lambda: final(second), timeout=30, what="the second watch to stop")
+
+
+@pytest.mark.parametrize(
+    ("lane", "niceness"), [("quick", 0), ("slow", 10), ("", 10)], ids=["quick", "slow", "none"]
+)
+def test_slow_commands_run_at_the_lower_priority(settings, lane: str, niceness: int) -> None:
+    settings.SLOW_RUN_NICENESS = 10
+    assert limits_for(CommandRun(lane=lane)).niceness == niceness

@@ -313,3 +313,67 @@ def test_a_cancel_before_the_start_runs_nothing(tmp_path: Path, workdir: Path) -
     tools = stand_in(tmp_path, f"echo ran >> {log}\n")
     result = run(tools, workdir, "kubectl get $(kubectl get pods)", cancelled=lambda: True)
     assert result.cancelled and not log.exists()
+
+
+def test_each_stage_leads_a_session_and_a_cancel_stops_every_stage_and_its_children(
+    tmp_path: Path, workdir: Path
+) -> None:
+    """Each stage is scheduled like a command typed in a terminal of its own (its own
+    session, so its own autogroup where the kernel has them); a cancel still stops
+    the whole pipeline, including what a stage left running in the background."""
+    pids = tmp_path / "pids"
+    tools = stand_in(
+        tmp_path,
+        f"""\
+        /bin/sleep 60 &
+        echo "$$ $!" >> {pids}
+        echo started
+        exec /bin/sleep 60
+        """,
+    )
+    seen: dict[int, int] = {}
+
+    def cancelled() -> bool:
+        lines = pids.read_text().splitlines() if pids.exists() else []
+        if len(lines) < 2:
+            return False
+        for line in lines:
+            stage, background = (int(pid) for pid in line.split())
+            seen[stage] = os.getsid(stage)
+            seen[background] = os.getsid(background)
+        return True
+
+    result = run(tools, workdir, "kubectl get pods | yq '.'", cancelled=cancelled, timeout=30)
+    assert result.cancelled
+    stages = [int(line.split()[0]) for line in pids.read_text().splitlines()]
+    assert [seen[stage] for stage in stages] == stages  # each leads its own session
+    assert len(set(stages)) == 2
+    for pid in seen:
+        assert wait_gone(pid, timeout=1), f"process {pid} outlived the cancel"
+
+
+def test_a_raised_niceness_reaches_the_process_and_its_session(
+    tmp_path: Path, workdir: Path
+) -> None:
+    """The slow lane's priority: the process's own niceness, and where the kernel
+    groups by session (autogroup), the session's, which the parent sets just after
+    the start (the stand-in waits for it)."""
+    tools = stand_in(
+        tmp_path,
+        """\
+        for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+          [ -e /proc/self/autogroup ] || break
+          /bin/grep -q 'nice 10$' /proc/self/autogroup && break
+          /bin/sleep 0.1
+        done
+        /usr/bin/nice
+        [ -e /proc/self/autogroup ] && /bin/cat /proc/self/autogroup
+        true
+        """,
+    )
+    result = run(tools, workdir, limits=ProcessLimits(niceness=10), timeout=20)
+    lines = result.stdout.splitlines()
+    assert lines[0] == "10", result.stdout + result.stderr
+    if Path("/proc/self/autogroup").exists():
+        assert lines[1].endswith(" nice 10"), lines
+    assert run(tools, workdir, timeout=20).stdout.splitlines()[0] == "0"
