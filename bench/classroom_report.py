@@ -90,6 +90,14 @@ def report(figures: dict[str, Any]) -> None:
                 for p in ("queue", "kubectl", "around")
             )
         )
+    terminal = figures.get("apply_in_a_terminal")
+    if terminal:
+        print(
+            "  the bare commands above run at labapp's priority for their lane (apply: "
+            f"niceness {terminal['niceness_in_labapp']}); the same apply at the default "
+            "priority, as in a terminal: done "
+            f"p95 {_ms(terminal['done_s']['p95'])} ms (labapp {terminal['ratio_done_p95']}x that)"
+        )
     burst = figures["burst"]
     print(
         f"  burst: {burst['learners']} apply -k within {burst['window_s']} s: done p50 "

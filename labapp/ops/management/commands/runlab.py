@@ -38,7 +38,7 @@ class Command(BaseCommand):
             type=int,
             default=settings.SLOW_WORKER_CONCURRENCY,
             help="processes of the worker that runs learners' slow commands: apply, "
-            "delete, wait, rollout, exec (default LABAPP_SLOW_WORKER_CONCURRENCY: twice the cores)",
+            "delete, wait, rollout, exec (default LABAPP_SLOW_WORKER_CONCURRENCY: six per core)",
         )
         parser.add_argument(
             "--web-workers",
