@@ -212,10 +212,12 @@ def runs_reap(*, now: dt.datetime | None = None) -> list[int]:
             queued_at__lt=now - dt.timedelta(seconds=settings.RUN_QUEUE_DEADLINE_SECONDS),
         )
         for run in unclaimed:
+            queue = settings.RUN_LANE_QUEUES[run.lane or Lane.SLOW]
             run.state, run.finished_at = CommandRun.State.FAILED, now
             run.error = (
                 "no worker took this command within "
-                f"{settings.RUN_QUEUE_DEADLINE_SECONDS}s; is a worker running?"
+                f"{settings.RUN_QUEUE_DEADLINE_SECONDS}s; is a worker running "
+                f"on the `{queue}` queue?"
             )
             run.save(update_fields=["state", "error", "finished_at"])
             reaped.append(run)

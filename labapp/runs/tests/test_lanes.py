@@ -4,11 +4,16 @@ Slow commands run at a lower CPU priority."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
+from django.conf import settings
+from django.utils import timezone
 
 from labapp.learning.attempts import attempt_start
 from labapp.runs.models import CommandRun
-from labapp.runs.services import limits_for, run_cancel
+from labapp.runs.services import limits_for, run_cancel, runs_reap
+from labapp.sandboxes.models import Sandbox
 from labapp.sandboxes.services import sandbox_create
 from tests.fixtures.learners import wait_until_ready
 from tests.fixtures.waiting import wait_for
@@ -63,3 +68,22 @@ def test_a_get_is_not_queued_behind_a_busy_slow_lane(private_stack, learner, tin
 def test_slow_commands_run_at_the_lower_priority(settings, lane: str, niceness: int) -> None:
     settings.SLOW_RUN_NICENESS = 10
     assert limits_for(CommandRun(lane=lane)).niceness == niceness
+
+
+@pytest.mark.django_db
+def test_a_run_no_worker_takes_names_its_lane_s_queue(redis_server, learner, tiny_lab) -> None:
+    """A deployment that runs no worker for the slow lane hears which queue is unserved."""
+    sandbox = Sandbox.objects.create(
+        owner=learner, lab_id=tiny_lab.id, slug="lane01", state=Sandbox.State.READY
+    )
+    long_ago = timezone.now() - dt.timedelta(seconds=settings.RUN_QUEUE_DEADLINE_SECONDS + 1)
+    slow = CommandRun.objects.create(
+        sandbox=sandbox, command="kubectl apply -k x", lane="slow", queued_at=long_ago
+    )
+    quick = CommandRun.objects.create(
+        sandbox=sandbox, command="kubectl get pods", lane="quick", queued_at=long_ago
+    )
+    assert sorted(runs_reap()) == sorted([slow.id, quick.id])
+    assert reload(slow).error.endswith("is a worker running on the `slow` queue?")
+    assert reload(quick).error.endswith("is a worker running on the `interactive` queue?")
+    assert reload(slow).state == CommandRun.State.FAILED
