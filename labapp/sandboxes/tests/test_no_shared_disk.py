@@ -44,14 +44,14 @@ class Hosts:
     running: subprocess.Popen | None = None
 
     def only(self, host: str) -> None:
-        """Stop the interactive worker that runs, start host's: the next command is its."""
+        """Stop the command worker that runs, start host's: the next command is its."""
         if self.running is not None:
             self.stack.processes.remove(self.running)
             kill_group(self.running, 15)  # SIGTERM: a warm shutdown
         self.running = self.stack.start_worker(
             host,
             concurrency=2,
-            queues="interactive",
+            queues="interactive,slow",  # both lanes of learners' commands
             LABAPP_SANDBOX_HOME=str(self.homes[host]),
         )
 
