@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import logging
 
-from django.conf import settings
 from django.db import transaction
 
 from labapp.clusters.client import ClusterUnreachable
 from labapp.learning.models import LabProgress
 from labapp.live.streams import tracker_notify
 from labapp.runs.models import CommandRun
-from labapp.runs.services import run_claim, run_execute, run_finish, run_start
+from labapp.runs.services import run_claim, run_execute, run_finish, run_queue, run_start
 from labapp.sandboxes.models import Sandbox
 
 log = logging.getLogger(__name__)
@@ -44,8 +43,7 @@ def attempt_start(
     if run.state == CommandRun.State.QUEUED:
         from labapp.learning.tasks import run_attempt
 
-        queue = settings.RUN_LANE_QUEUES[run.lane or "slow"]
-        run_attempt.apply_async_on_commit((run.id,), queue=queue)
+        run_attempt.apply_async_on_commit((run.id,), queue=run_queue(run))
     return run
 
 

@@ -128,6 +128,11 @@ def run_execute(*, claimed: Claimed) -> RunResult:
     )
 
 
+def run_queue(run: CommandRun) -> str:
+    """The Celery queue of the run's lane (settings.RUN_LANE_QUEUES)."""
+    return settings.RUN_LANE_QUEUES[run.lane or Lane.SLOW]
+
+
 def limits_for(run: CommandRun) -> ProcessLimits:
     """Slow commands run at a lower CPU priority (settings.SLOW_RUN_NICENESS)."""
     if run.lane == Lane.QUICK:
@@ -212,12 +217,11 @@ def runs_reap(*, now: dt.datetime | None = None) -> list[int]:
             queued_at__lt=now - dt.timedelta(seconds=settings.RUN_QUEUE_DEADLINE_SECONDS),
         )
         for run in unclaimed:
-            queue = settings.RUN_LANE_QUEUES[run.lane or Lane.SLOW]
             run.state, run.finished_at = CommandRun.State.FAILED, now
             run.error = (
                 "no worker took this command within "
                 f"{settings.RUN_QUEUE_DEADLINE_SECONDS}s; is a worker running "
-                f"on the `{queue}` queue?"
+                f"on the `{run_queue(run)}` queue?"
             )
             run.save(update_fields=["state", "error", "finished_at"])
             reaped.append(run)
