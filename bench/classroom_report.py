@@ -65,7 +65,7 @@ def report(figures: dict[str, Any]) -> None:
     print(f"  step ticked after its last run: p50 {_ms(tick['p50'])} ms, p95 {_ms(tick['p95'])} ms")
     print(
         f"  {'ms':<12}{'first byte p50':>16}{'p95':>8}{'done p50':>10}{'p95':>8}{'n':>6}"
-        f"{'typed':>7}   bare: first p50  p95  done p50  p95   ratio done p95"
+        f"{'typed':>7}   bare: first p50   p95  done p50   p95   ratio done p95"
     )
     for kind, row in figures["by_kind"].items():
         line = (
@@ -76,8 +76,8 @@ def report(figures: dict[str, Any]) -> None:
         if kind in figures["bare"]:
             bare = figures["bare"][kind]
             line += (
-                f"   {_ms(bare['first_byte_s']['p50']):>10}{_ms(bare['first_byte_s']['p95']):>5}"
-                f"{_ms(bare['done_s']['p50']):>10}{_ms(bare['done_s']['p95']):>5}"
+                f"   {_ms(bare['first_byte_s']['p50']):>10} {_ms(bare['first_byte_s']['p95']):>5}"
+                f"{_ms(bare['done_s']['p50']):>10} {_ms(bare['done_s']['p95']):>5}"
                 f"   {figures['ratios'][kind]['done_p95']}x (n={bare['done_s']['n']})"
             )
         print(line)
