@@ -570,18 +570,6 @@ def one_class(
     return figures
 
 
-def worker_concurrency() -> tuple[int, int]:
-    """`make up`'s worker sizes for the quick and the slow lane
-    (settings.WORKER_CONCURRENCY, SLOW_WORKER_CONCURRENCY), read the same way, before
-    Django is set up."""
-    from labapp.environment import env_int
-
-    return (
-        env_int("LABAPP_WORKER_CONCURRENCY", 2 * CORES),
-        env_int("LABAPP_SLOW_WORKER_CONCURRENCY", min(6 * CORES, 32)),
-    )
-
-
 def main() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     # A stopped bench still stops its stack and cluster (the `finally` blocks run).
@@ -620,7 +608,10 @@ def main() -> None:
     low, high = (float(v) for v in args.think.split(","))
     think = (low, high)
     sizes = [int(n) for n in args.classes.split(",")]
-    quick_default, slow_default = worker_concurrency()
+    # `make up`'s sizes, read before Django is set up (bench_stack sets it up).
+    from labapp.environment import env_worker_concurrency
+
+    quick_default, slow_default = env_worker_concurrency(CORES)
     concurrency = args.concurrency or quick_default
     slow = slow_default if args.slow_concurrency < 0 else args.slow_concurrency
     load_start = load_average()

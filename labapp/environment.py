@@ -53,6 +53,16 @@ def env_int(name: str, default: int, environ: Mapping[str, str] | None = None) -
         raise ImproperlyConfigured(f"{name}={raw!r} is not an integer.") from None
 
 
+def env_worker_concurrency(cores: int, environ: Mapping[str, str] | None = None) -> tuple[int, int]:
+    """The processes of the quick and the slow lane's workers (settings.py says why
+    these defaults; docker-compose.yml repeats them in sh). One place, so that the
+    benchmarks, which read them before Django is set up, size what `make up` runs."""
+    return (
+        env_int("LABAPP_WORKER_CONCURRENCY", 2 * cores, environ),
+        env_int("LABAPP_SLOW_WORKER_CONCURRENCY", min(6 * cores, 32), environ),
+    )
+
+
 def env_list(name: str, default: list[str], environ: Mapping[str, str] | None = None) -> list[str]:
     raw = env_str(name, "", environ).strip()
     if raw == "":

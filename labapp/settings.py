@@ -18,6 +18,7 @@ from labapp.environment import (
     env_list,
     env_log_format,
     env_str,
+    env_worker_concurrency,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -160,12 +161,11 @@ CELERY_TASK_ROUTES = {
 # core in one shared worker was measured too (bench/results/classroom-c16.json): a class
 # of 100 saw its gets' median fall from 1.3 to 0.5 s, but the pages slowed (sandbox
 # ready p95 0.3 to 1.5 s) and a class of 200 lost two connections. uvicorn: one per core.
-_CORES = len(os.sched_getaffinity(0))
-WORKER_CONCURRENCY = env_int("LABAPP_WORKER_CONCURRENCY", 2 * _CORES)
 # The slow lane's commands run at a lower priority and mostly wait, so it gets six
 # processes per core (12 on 2 cores: bench/results/classroom-nice10.json; at 4, a class of
 # 100 queued its applies for 14 s at the median), at most 32 (each takes ~100 MiB).
-SLOW_WORKER_CONCURRENCY = env_int("LABAPP_SLOW_WORKER_CONCURRENCY", min(6 * _CORES, 32))
+_CORES = len(os.sched_getaffinity(0))
+WORKER_CONCURRENCY, SLOW_WORKER_CONCURRENCY = env_worker_concurrency(_CORES)
 # Niceness of the processes of a slow command (an apply, a rollout): when the machine is
 # busy, pages and quick commands go first. Each command runs in a session of its own.
 SLOW_RUN_NICENESS = env_int("LABAPP_SLOW_RUN_NICENESS", 10)

@@ -10,6 +10,7 @@ from labapp.environment import (
     env_list,
     env_log_format,
     env_str,
+    env_worker_concurrency,
 )
 
 
@@ -151,3 +152,10 @@ def test_log_format_follows_debug_unless_set() -> None:
     assert env_log_format({"LABAPP_LOG_FORMAT": "json"}) == "json"
     with pytest.raises(ImproperlyConfigured, match="must be text or json"):
         env_log_format({"LABAPP_LOG_FORMAT": "xml"})
+
+
+def test_worker_sizes_default_to_two_and_six_per_core_with_the_slow_lane_capped():
+    assert env_worker_concurrency(2, {}) == (4, 12)
+    assert env_worker_concurrency(16, {}) == (32, 32)
+    sizes = {"LABAPP_WORKER_CONCURRENCY": "3", "LABAPP_SLOW_WORKER_CONCURRENCY": "5"}
+    assert env_worker_concurrency(2, sizes) == (3, 5)
