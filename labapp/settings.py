@@ -281,7 +281,10 @@ LOCALCLUSTER_NAME = env_str("LABAPP_LOCALCLUSTER_NAME", "default")
 LOCALCLUSTER_CACHE = Path(
     env_str("LABAPP_LOCALCLUSTER_CACHE", str(Path.home() / ".cache" / "labapp" / "localcluster"))
 )
+# Made absolute here: learners' commands run in their workspaces, not in this directory.
 KUBECONFIG = env_str("LABAPP_KUBECONFIG", "")
+if KUBECONFIG:
+    KUBECONFIG = str(Path(KUBECONFIG).expanduser().absolute())
 # The local control plane's API server listens on LOCALCLUSTER_BIND (loopback unless
 # told otherwise: compose says 0.0.0.0 inside its own container), and its certificate
 # carries LOCALCLUSTER_SANS besides the usual names (compose: the service name). Apps

@@ -72,7 +72,7 @@ def _build(admin_kubeconfig: Path, home: Path, kubectl: Path) -> None:
     scratch = Path(tempfile.mkdtemp(prefix="build-", dir=home))
     try:
         env = {
-            "KUBECONFIG": str(admin_kubeconfig),
+            "KUBECONFIG": str(admin_kubeconfig.absolute()),
             "HOME": str(scratch),
             "PATH": "/nonexistent",
             "KUBECACHEDIR": str(scratch / "cache"),

@@ -131,9 +131,14 @@ def execute(
 
 
 def run_environment(*, kubeconfig: Path, workdir: Path) -> dict[str, str]:
-    """Exactly what the programs see; nothing of the worker's own environment."""
+    """Exactly what the programs see; nothing of the worker's own environment.
+
+    The programs run in the workspace, so paths are made absolute against the
+    caller's directory: a relative kubeconfig would otherwise point nowhere, and
+    kubectl would quietly try localhost:8080."""
+    workdir = workdir.absolute()
     return {
-        "KUBECONFIG": str(kubeconfig),
+        "KUBECONFIG": str(kubeconfig.absolute()),
         "HOME": str(workdir),
         # No real directory: kubectl finds no plugins, and nothing else is reachable.
         "PATH": "/nonexistent",

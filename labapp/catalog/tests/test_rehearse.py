@@ -18,18 +18,22 @@ pytestmark = [pytest.mark.cluster, pytest.mark.django_db]
 
 def test_rehearse_all_is_green_for_the_pod_security_labs(local_cluster):
     out = StringIO()
-    call_command(
-        "labs",
-        "rehearse",
-        "--all",
-        "--jobs",
-        "6",
-        "--kubeconfig",
-        str(local_cluster.kubeconfig_path),
-        stdout=out,
-    )
+    try:
+        call_command(
+            "labs",
+            "rehearse",
+            "--all",
+            "--jobs",
+            "6",
+            "--kubeconfig",
+            str(local_cluster.kubeconfig_path),
+            stdout=out,
+        )
+    finally:
+        # The per-step tables are the rehearsal's evidence, and on a failure
+        # they are the only account of which step broke and why.
+        print(out.getvalue())
     report = out.getvalue()
-    print(report)  # the per-step tables are the rehearsal's evidence
     assert "rehearsal passed for 3 lab(s)" in report
     # The five proofs, each complete: the solution, every alternative, every mistake,
     # every check failing before its step (or saying why not), the seed page's commands.

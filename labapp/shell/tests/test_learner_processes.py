@@ -122,6 +122,23 @@ def test_real_kubectl_starts_under_the_default_limits(workdir: Path) -> None:
     assert "Client Version" in result.stdout
 
 
+def test_a_relative_kubeconfig_still_reaches_the_program_from_its_workspace(
+    tmp_path: Path, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The program runs in the workspace; a kubeconfig named relative to the
+    caller's directory (`labs rehearse --kubeconfig var/...`) must still be found."""
+    (tmp_path / "admin.kubeconfig").write_text("server: https://from-the-callers-dir\n")
+    tools = stand_in(tmp_path, 'read -r line < "$KUBECONFIG" && echo "$line"')
+    monkeypatch.chdir(tmp_path)
+    result = execute(
+        parse_command("kubectl get pods"),
+        tools=tools,
+        kubeconfig=Path("admin.kubeconfig"),
+        workdir=Path("work"),
+    )
+    assert (result.exit_code, result.stdout) == (0, "server: https://from-the-callers-dir\n")
+
+
 # --- a uid of the sandbox's own -----------------------------------------------------
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="switching uids needs root")
