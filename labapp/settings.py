@@ -271,6 +271,9 @@ for _name, _value in {
 }.items():
     if _value < 0:
         raise ImproperlyConfigured(f"{_name}={_value} must not be negative.")
+# How old an answer /readyz may give to anyone but staff (seconds): a load balancer's
+# probes, or a flood of anonymous requests, then reach the cluster once per period.
+READYZ_SHARED_SECONDS = env_int("LABAPP_READYZ_SHARED_SECONDS", 5)
 # Where learners reach this site, for the join links `manage.py workshop` prints.
 PUBLIC_URL = env_str("LABAPP_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 

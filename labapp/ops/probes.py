@@ -7,6 +7,8 @@ names the API server.
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
 
 import redis
@@ -75,6 +77,35 @@ def readiness() -> list[Probe]:
 def degradations() -> list[Probe]:
     """What the site can serve without, worse: reported, never a reason to stop serving."""
     return [probe_tracker()]
+
+
+# Anyone may ask /readyz, as often as they like. Without a shared answer each of
+# those requests would reach the database, Redis and the API server: an anonymous
+# flood would become one on the cluster. Staff always get a fresh answer.
+_shared_lock = threading.Lock()
+_shared: tuple[float, list[Probe], list[Probe]] | None = None
+
+
+def fresh_probes() -> tuple[list[Probe], list[Probe]]:
+    """Every probe now (readiness, degradations); the answer others then share."""
+    global _shared
+    required, optional = readiness(), degradations()
+    _shared = (time.monotonic(), required, optional)
+    return required, optional
+
+
+def shared_probes(max_age: float) -> tuple[list[Probe], list[Probe]]:
+    """The last answer if it is younger than `max_age` seconds, else a fresh one.
+    Callers arriving together wait for one round of probes instead of each running one."""
+    with _shared_lock:
+        if _shared is not None and time.monotonic() - _shared[0] < max_age:
+            return _shared[1], _shared[2]
+        return fresh_probes()
+
+
+def forget_shared_probes() -> None:
+    global _shared
+    _shared = None
 
 
 def _redis_cause(exc: Exception) -> str:

@@ -58,10 +58,31 @@ def test_anonymous_readyz_answers_with_its_status_alone(client, learner, everyth
 
 def test_anonymous_readyz_says_ok_when_ready(client, monkeypatch):
     ready = [Probe("database", True, "sqlite"), Probe("cluster", True, "v1.37.2")]
-    monkeypatch.setattr("labapp.ops.health_views.readiness", lambda: ready)
-    monkeypatch.setattr("labapp.ops.health_views.degradations", lambda: [])
+    monkeypatch.setattr(probes, "readiness", lambda: ready)
+    monkeypatch.setattr(probes, "degradations", lambda: [])
     response = client.get("/readyz")
     assert (response.status_code, response.json()) == (200, {"status": "ok"})
+
+
+def test_others_share_one_answer_while_staff_ask_afresh(
+    client, learner, admin_client, everything_down, monkeypatch, settings
+):
+    """An anonymous flood reaches the dependencies once per READYZ_SHARED_SECONDS.
+    The probes are the real ones (against closed ports), counted as they run."""
+    rounds = []
+    real = probes.readiness
+    monkeypatch.setattr(probes, "readiness", lambda: rounds.append(1) or real())
+    settings.READYZ_SHARED_SECONDS = 60
+    for _ in range(5):
+        assert client.get("/readyz").json() == {"status": "unavailable"}
+    assert logged_in(learner).get("/readyz").status_code == 503
+    assert len(rounds) == 1
+    admin_client.get("/readyz")
+    admin_client.get("/readyz")
+    assert len(rounds) == 3  # staff: each a fresh round
+    settings.READYZ_SHARED_SECONDS = 0  # an answer of any age is too old
+    client.get("/readyz")
+    assert len(rounds) == 4
 
 
 def test_staff_see_each_dependency_without_an_address(admin_client, everything_down):
