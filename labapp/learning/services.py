@@ -17,7 +17,7 @@ from labapp.checks.outcome import Outcome, Status
 from labapp.learning.models import Enrolment, LabProgress, StepProgress, Workshop
 from labapp.sandboxes.models import Sandbox
 from labapp.sandboxes.pools import sandbox_claim
-from labapp.sandboxes.services import sandbox_create, sandbox_reset
+from labapp.sandboxes.services import sandbox_create, sandbox_reset, sandbox_teardown
 
 
 class JoinRefused(ValueError):
@@ -91,13 +91,17 @@ def lab_start(*, user: User, lab_id: str, workshop: Workshop | None = None) -> L
         )
         progress.current_step_id = lab.steps[0].id
         progress.save(update_fields=["current_step_id"])
-    lifetime = workshop.sandbox_lifetime if workshop else _self_paced_idle()
-    # A warm one from the workshop's pool (or the lab's standing pool) when one is
-    # ready: a row update. Otherwise one is made, as before.
-    pools = workshop.pools.filter(lab_id=lab.id) if workshop else None
-    if sandbox_claim(owner=user, lab_id=lab.id, lifetime=lifetime, pools=pools) is None:
-        sandbox_create(owner=user, lab_id=lab.id, lifetime=lifetime)
+    _sandbox_at_the_start(user=user, lab_id=lab.id, workshop=workshop)
     return progress
+
+
+def _sandbox_at_the_start(*, user: User, lab_id: str, workshop: Workshop | None) -> Sandbox:
+    """A warm sandbox from the workshop's pool (or the lab's standing pool) when one
+    is ready: a row update. Otherwise one is made."""
+    lifetime = workshop.sandbox_lifetime if workshop else _self_paced_idle()
+    pools = workshop.pools.filter(lab_id=lab_id) if workshop else None
+    claimed = sandbox_claim(owner=user, lab_id=lab_id, lifetime=lifetime, pools=pools)
+    return claimed or sandbox_create(owner=user, lab_id=lab_id, lifetime=lifetime)
 
 
 def _self_paced_idle() -> dt.timedelta:
@@ -227,6 +231,12 @@ def progress_reset_step(*, progress: LabProgress, step_id: str) -> Sandbox:
     sandbox = Sandbox.objects.exclude(state=Sandbox.State.DELETED).get(
         owner=progress.user, lab_id=progress.lab_id
     )
+    if position == 0:
+        # Nothing to replay: the lab's start is what a pool keeps warm.
+        sandbox_teardown(sandbox_id=sandbox.id)
+        return _sandbox_at_the_start(
+            user=progress.user, lab_id=progress.lab_id, workshop=progress.workshop
+        )
     return sandbox_reset(sandbox_id=sandbox.id, replay_steps=order[:position])
 
 

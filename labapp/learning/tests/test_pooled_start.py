@@ -14,10 +14,11 @@ from django.utils import timezone
 
 from labapp.instructor.services import workshop_close, workshop_create, workshop_extend
 from labapp.learning import tracker as tracker_module
-from labapp.learning.models import Enrolment
-from labapp.learning.services import lab_start
+from labapp.learning.models import Enrolment, LabProgress
+from labapp.learning.services import lab_start, progress_reset_sandbox, progress_reset_step
 from labapp.learning.tracker import Pending, Tracker
 from labapp.sandboxes import pools as pool_services
+from labapp.sandboxes import services as sandbox_services
 from labapp.sandboxes.models import Sandbox, SandboxPool
 
 pytestmark = pytest.mark.django_db
@@ -29,6 +30,7 @@ NOW = timezone.now()
 def sandbox_home(settings, tmp_path, monkeypatch):
     settings.SANDBOX_HOME = tmp_path
     monkeypatch.setattr(pool_services, "_cleanup", lambda sandbox: True)
+    monkeypatch.setattr(sandbox_services, "_cleanup", lambda sandbox: True)
 
 
 @pytest.fixture
@@ -135,6 +137,35 @@ def test_starting_again_keeps_the_same_sandbox(workshop, learner):
     first = Sandbox.objects.get(owner=learner)
     lab_start(user=learner, lab_id="tiny", workshop=workshop)
     assert list(Sandbox.objects.filter(owner=learner)) == [first]
+
+
+def test_resetting_to_the_start_claims_a_warm_sandbox_too(workshop, learner):
+    """The lab's start is what pools keep: a whole reset is a claim, like a start."""
+    pool = workshop.pools.get(lab_id="tiny")
+    first, spare = make_ready(pool, 2)
+    lab_start(user=learner, lab_id="tiny", workshop=workshop)
+    progress = LabProgress.objects.get(user=learner, lab_id="tiny")
+    fresh = progress_reset_sandbox(progress=progress)
+    assert fresh.id == spare.id and fresh.state == Sandbox.State.READY
+    assert fresh.expires_at == fresh.bound_at + dt.timedelta(minutes=90)
+    assert Sandbox.objects.get(id=first.id).state == Sandbox.State.DELETED
+    # The pool is empty now: the next reset makes one, as before pools.
+    again = progress_reset_sandbox(progress=progress)
+    assert again.pool is None and again.state == Sandbox.State.PROVISIONING
+    assert Sandbox.objects.get(id=spare.id).state == Sandbox.State.DELETED
+
+
+def test_resetting_a_later_step_makes_a_sandbox_that_replays_the_earlier_ones(
+    workshop, learner, tiny_lab
+):
+    pool = workshop.pools.get(lab_id="tiny")
+    make_ready(pool, 2)
+    lab_start(user=learner, lab_id="tiny", workshop=workshop)
+    progress = LabProgress.objects.get(user=learner, lab_id="tiny")
+    second = tiny_lab.steps[1].id
+    fresh = progress_reset_step(progress=progress, step_id=second)
+    assert fresh.pool is None and fresh.state == Sandbox.State.PROVISIONING
+    assert fresh.replay_steps == [tiny_lab.steps[0].id]
 
 
 def test_extending_a_workshop_extends_its_pools_and_closing_closes_them(workshop):
