@@ -55,8 +55,8 @@ def env_int(name: str, default: int, environ: Mapping[str, str] | None = None) -
 
 def env_worker_concurrency(cores: int, environ: Mapping[str, str] | None = None) -> tuple[int, int]:
     """The processes of the quick and the slow lane's workers (settings.py says why
-    these defaults; docker-compose.yml repeats them in sh). One place, so that the
-    benchmarks, which read them before Django is set up, size what `make up` runs."""
+    these defaults). One place, so that the benchmarks, which read them before Django
+    is set up, and docker-compose.yml (through labapp.ops.worker_size) size what `make up` runs."""
     return (
         env_int("LABAPP_WORKER_CONCURRENCY", 2 * cores, environ),
         env_int("LABAPP_SLOW_WORKER_CONCURRENCY", min(6 * cores, 32), environ),
@@ -110,3 +110,4 @@ def env_log_format(environ: Mapping[str, str] | None = None) -> str:
     if log_format not in ("text", "json"):
         raise ImproperlyConfigured(f"LABAPP_LOG_FORMAT={log_format!r} must be text or json")
     return log_format
+

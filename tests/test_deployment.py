@@ -4,13 +4,17 @@ topology it describes, with the example settings and with an external cluster.""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.conf import settings
+
+from labapp.environment import env_worker_concurrency
 
 PLUGIN = Path.home() / ".docker" / "cli-plugins" / "docker-compose"
 SERVICES = {
@@ -130,6 +134,32 @@ def test_every_queue_labapp_routes_to_has_a_worker_of_its_own(config):
     routed = {*settings.RUN_LANE_QUEUES.values(), "provisioning"}
     assert sorted(q for queues in consumed.values() for q in queues) == sorted(routed)
     assert all(len(queues) == 1 for queues in consumed.values())
+
+
+@pytest.mark.parametrize("service, lane", [("worker", 0), ("worker-slow", 1)])
+def test_each_lane_worker_is_sized_as_make_up_sizes_it(config, service, lane, tmp_path):
+    """The service's own shell line, run here with `echo` in place of Celery: the
+    size it passes is the one settings (and so `make up` and the bench) would use."""
+    python = tmp_path / "python"  # this virtualenv's, as the image's is on its PATH
+    python.write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')
+    python.chmod(0o755)
+    line = config["services"][service]["command"][-1].replace("$$", "$")
+    assert "exec python -m celery" in line
+    line = line.replace("exec python -m celery", "echo")
+    cores = len(os.sched_getaffinity(0))
+    sizes = {"LABAPP_WORKER_CONCURRENCY": "3", "LABAPP_SLOW_WORKER_CONCURRENCY": "5"}
+    for environ in ({}, sizes):
+        ran = subprocess.run(
+            ["sh", "-c", line],
+            env={"PATH": f"{tmp_path}:/usr/bin:/bin", **environ},
+            cwd=settings.BASE_DIR,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert ran.returncode == 0, ran.stderr
+        words = ran.stdout.split()
+        assert words[words.index("-c") + 1] == str(env_worker_concurrency(cores, environ)[lane])
 
 
 def test_the_tracker_and_beat_are_there_once(config):
