@@ -110,4 +110,3 @@ def env_log_format(environ: Mapping[str, str] | None = None) -> str:
     if log_format not in ("text", "json"):
         raise ImproperlyConfigured(f"LABAPP_LOG_FORMAT={log_format!r} must be text or json")
     return log_format
-

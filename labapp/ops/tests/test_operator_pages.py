@@ -69,9 +69,14 @@ def test_others_share_one_answer_while_staff_ask_afresh(
 ):
     """An anonymous flood reaches the dependencies once per READYZ_SHARED_SECONDS.
     The probes are the real ones (against closed ports), counted as they run."""
-    rounds = []
+    rounds: list[int] = []
     real = probes.readiness
-    monkeypatch.setattr(probes, "readiness", lambda: rounds.append(1) or real())
+
+    def counted() -> list[Probe]:
+        rounds.append(1)
+        return real()
+
+    monkeypatch.setattr(probes, "readiness", counted)
     settings.READYZ_SHARED_SECONDS = 60
     for _ in range(5):
         assert client.get("/readyz").json() == {"status": "unavailable"}
