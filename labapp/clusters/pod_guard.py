@@ -46,12 +46,31 @@ BASELINE_CAPABILITIES = (
     "SYS_CHROOT",
 )
 
-# Where the pod spec sits in each kind the guard reads.
+# Pod Security Standards, Baseline: the sysctls a pod may set (namespaced, and
+# isolated from the node and other pods).
+SAFE_SYSCTLS = (
+    "kernel.shm_rmid_forced",
+    "net.ipv4.ip_local_port_range",
+    "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.tcp_syncookies",
+    "net.ipv4.ping_group_range",
+    "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.tcp_keepalive_time",
+    "net.ipv4.tcp_fin_timeout",
+    "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes",
+)
+# ... and the SELinux types a pod or container may ask for.
+SELINUX_TYPES = ("container_t", "container_init_t", "container_kvm_t", "container_engine_t")
+APPARMOR_ANNOTATION_PREFIX = "container.apparmor.security.beta.kubernetes.io/"
+
+# Where the pod's spec and its metadata (for AppArmor's annotations) sit in each
+# kind the guard reads.
 _POLICIES = (
     (
         "labapp-pod-guard-pods",
         [{"apiGroups": [""], "resources": ["pods", "pods/ephemeralcontainers"]}],
-        "object.spec",
+        "object",
     ),
     (
         "labapp-pod-guard-workloads",
@@ -62,12 +81,12 @@ _POLICIES = (
             },
             {"apiGroups": ["batch"], "resources": ["jobs"]},
         ],
-        "object.spec.template.spec",
+        "object.spec.template",
     ),
     (
         "labapp-pod-guard-cronjobs",
         [{"apiGroups": ["batch"], "resources": ["cronjobs"]}],
-        "object.spec.jobTemplate.spec.template.spec",
+        "object.spec.jobTemplate.spec.template",
     ),
 )
 POLICY_NAMES = tuple(name for name, _, _ in _POLICIES)
@@ -89,7 +108,7 @@ def guard_namespace_metadata(privileged_images: Sequence[str]) -> tuple[dict, di
 def pod_guard_objects() -> list[dict]:
     """The policies and their bindings; applied once per cluster with the other guards."""
     objects = []
-    for name, rules, spec in _POLICIES:
+    for name, rules, pod in _POLICIES:
         pods = name == "labapp-pod-guard-pods"
         objects += [
             {
@@ -114,7 +133,7 @@ def pod_guard_objects() -> list[dict]:
                             "object.spec != oldObject.spec",
                         }
                     ],
-                    "variables": _variables(spec),
+                    "variables": _variables(pod),
                     "validations": _validations(pods=pods),
                 },
             },
@@ -134,13 +153,19 @@ def pod_guard_objects() -> list[dict]:
     return objects
 
 
-def _variables(spec: str) -> list[dict]:
+def _variables(pod: str) -> list[dict]:
     def optional(field: str) -> str:
         return f"(has(variables.spec.{field}) ? variables.spec.{field} : [])"
 
     annotation = f"'{PRIVILEGED_IMAGES_ANNOTATION}'"
     return [
-        {"name": "spec", "expression": spec},
+        {"name": "spec", "expression": f"{pod}.spec"},
+        {
+            # A template's metadata may be left out altogether.
+            "name": "podAnnotations",
+            "expression": f"has({pod}.metadata) && has({pod}.metadata.annotations) ? "
+            f"{pod}.metadata.annotations : {{}}",
+        },
         {
             "name": "containers",
             "expression": "variables.spec.containers + "
@@ -202,6 +227,7 @@ def _validations(*, pods: bool) -> list[dict]:
             "Windows hostProcess containers are not allowed",
         ),
     ]
+    rules += _baseline_profile_rules()
     validations = [
         {"expression": expression, "message": MESSAGE_PREFIX + message, "reason": "Forbidden"}
         for expression, message in rules
@@ -239,6 +265,81 @@ def _validations(*, pods: bool) -> list[dict]:
     return validations
 
 
+def _baseline_profile_rules() -> list[tuple[str, str]]:
+    """The rest of Baseline's controls, held whatever Pod Security label the
+    learner has set: each loosens the container's confinement on the node."""
+
+    def nowhere(field: str, bad: str) -> str:
+        """`field` of the pod's and of every container's securityContext is not `bad`
+        (a format string for the field's path)."""
+        pod = f"variables.spec.securityContext.{field}"
+        on_pod = f"!(has(variables.spec.securityContext) && has({pod}) && {bad.format(pod)})"
+        container = f"c.securityContext.{field}"
+        on_containers = (
+            "variables.containers.all(c, "
+            f"!(has(c.securityContext) && has({container}) && {bad.format(container)}))"
+        )
+        return f"{on_pod} && {on_containers}"
+
+    loose_selinux = (
+        "((has({0}.type) && {0}.type != '' && !({0}.type in "
+        + _cel_list(SELINUX_TYPES)
+        + ")) || (has({0}.user) && {0}.user != '') || (has({0}.role) && {0}.role != ''))"
+    )
+    apparmor_annotations = (
+        "variables.podAnnotations.all(k, "
+        f"!k.startsWith('{APPARMOR_ANNOTATION_PREFIX}') || "
+        "variables.podAnnotations[k] == 'runtime/default' || "
+        "variables.podAnnotations[k].startsWith('localhost/'))"
+    )
+    handlers = [
+        ("has(c.{0})", "c.{0}", probe)
+        for probe in ("livenessProbe", "readinessProbe", "startupProbe")
+    ] + [
+        ("has(c.lifecycle) && has(c.lifecycle.{0})", "c.lifecycle.{0}", hook)
+        for hook in ("postStart", "preStop")
+    ]
+    no_hosts = " && ".join(
+        f"!({present.format(name)} && has({path.format(name)}.{action}) && "
+        f"has({path.format(name)}.{action}.host) && {path.format(name)}.{action}.host != '')"
+        for present, path, name in handlers
+        for action in ("httpGet", "tcpSocket")
+    )
+    sysctls = "variables.spec.securityContext.sysctls"
+    return [
+        (
+            nowhere("seccompProfile", "{}.type == 'Unconfined'"),
+            "an Unconfined seccomp profile is not allowed",
+        ),
+        (
+            nowhere("appArmorProfile", "{}.type == 'Unconfined'") + " && " + apparmor_annotations,
+            "an unconfined AppArmor profile is not allowed",
+        ),
+        (
+            nowhere("seLinuxOptions", loose_selinux),
+            "SELinux options other than a container type are not allowed",
+        ),
+        (
+            "variables.containers.all(c, !has(c.securityContext) || "
+            "!has(c.securityContext.procMount) || c.securityContext.procMount == 'Default')",
+            "procMount other than Default is not allowed",
+        ),
+        (
+            f"!has(variables.spec.securityContext) || !has({sysctls}) || "
+            f"{sysctls}.all(s, s.name in {_cel_list(SAFE_SYSCTLS)})",
+            "sysctls outside Baseline's safe set are not allowed",
+        ),
+        (
+            f"variables.containers.all(c, {no_hosts})",
+            "a probe or hook may not name a host: the node's kubelet would connect there",
+        ),
+    ]
+
+
+def _cel_list(items: Sequence[str]) -> str:
+    return "[" + ", ".join(f"'{item}'" for item in items) + "]"
+
+
 def _set(obj: str, path: str) -> str:
     """A boolean field that is present and true. CEL's has() fails on a missing
     parent, so each level is tested in turn."""
@@ -248,7 +349,7 @@ def _set(obj: str, path: str) -> str:
 
 
 def _baseline() -> str:
-    return "[" + ", ".join(f"'{cap}'" for cap in BASELINE_CAPABILITIES) + "]"
+    return _cel_list(BASELINE_CAPABILITIES)
 
 
 def _runs_own_command(c: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -89,6 +90,12 @@ def pod(spec: dict | None = None, container: dict | None = None, image: str = DE
     )
 
 
+def annotated_pod(annotations: dict[str, str]) -> str:
+    manifest = json.loads(pod())
+    manifest["metadata"]["annotations"] = annotations
+    return json.dumps(manifest)
+
+
 def create(learner: Learner, manifest: str):
     return learner.kubectl("-n", learner.namespace, "create", "-f", "-", stdin=manifest)
 
@@ -152,6 +159,51 @@ FORBIDDEN_PODS = {
         pod(container=privileged(livenessProbe={"exec": {"command": ["sh"]}})),
         "a privileged container must run its image's own command",
     ),
+    # The rest of Baseline's controls: each loosens the container's confinement.
+    "seccomp Unconfined on the pod": (
+        pod({"securityContext": {"seccompProfile": {"type": "Unconfined"}}}),
+        "an Unconfined seccomp profile is not allowed",
+    ),
+    "seccomp Unconfined on a container": (
+        pod(container={"securityContext": {"seccompProfile": {"type": "Unconfined"}}}),
+        "an Unconfined seccomp profile is not allowed",
+    ),
+    "AppArmor Unconfined on a container": (
+        pod(container={"securityContext": {"appArmorProfile": {"type": "Unconfined"}}}),
+        "an unconfined AppArmor profile is not allowed",
+    ),
+    "AppArmor unconfined by annotation": (
+        annotated_pod({"container.apparmor.security.beta.kubernetes.io/c": "unconfined"}),
+        "an unconfined AppArmor profile is not allowed",
+    ),
+    "SELinux type spc_t": (
+        pod({"securityContext": {"seLinuxOptions": {"type": "spc_t"}}}),
+        "SELinux options other than a container type are not allowed",
+    ),
+    "SELinux user on a container": (
+        pod(container={"securityContext": {"seLinuxOptions": {"user": "system_u"}}}),
+        "SELinux options other than a container type are not allowed",
+    ),
+    "procMount Unmasked": (
+        pod({"hostUsers": False}, {"securityContext": {"procMount": "Unmasked"}}),
+        "procMount other than Default is not allowed",
+    ),
+    "unsafe sysctl": (
+        pod({"securityContext": {"sysctls": [{"name": "kernel.msgmax", "value": "65536"}]}}),
+        "sysctls outside Baseline's safe set are not allowed",
+    ),
+    "probe host": (
+        pod(container={"livenessProbe": {"httpGet": {"host": "10.0.0.1", "port": 10250}}}),
+        "a probe or hook may not name a host",
+    ),
+    "hook host": (
+        pod(
+            container={
+                "lifecycle": {"preStop": {"tcpSocket": {"host": "169.254.169.254", "port": 80}}}
+            }
+        ),
+        "a probe or hook may not name a host",
+    ),
 }
 
 
@@ -172,6 +224,32 @@ def test_a_plain_pod_is_admitted(plain):
     assert made.returncode == 0, made.stderr
 
 
+def test_what_baseline_allows_is_admitted(plain):
+    """The guard refuses Baseline's loosenings, not its allowed values."""
+    allowed = pod(
+        {
+            "securityContext": {
+                "seccompProfile": {"type": "RuntimeDefault"},
+                "seLinuxOptions": {"type": "container_t", "level": "s0:c1,c2"},
+                "sysctls": [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "80"}],
+            }
+        },
+        {
+            "securityContext": {
+                "appArmorProfile": {"type": "RuntimeDefault"},
+                "procMount": "Default",
+            },
+            "readinessProbe": {"httpGet": {"path": "/", "port": 8080}},
+            "lifecycle": {"preStop": {"tcpSocket": {"port": 8080}}},
+        },
+    )
+    made = create(plain, allowed)
+    assert made.returncode == 0, made.stderr
+    localhost = annotated_pod({"container.apparmor.security.beta.kubernetes.io/c": "localhost/lab"})
+    made = create(plain, localhost)
+    assert made.returncode == 0, made.stderr
+
+
 def test_a_privileged_pod_runs_the_declared_image_only_in_a_lab_that_declares_it(declaring, plain):
     admitted = create(declaring, pod(container=privileged()))
     assert admitted.returncode == 0, admitted.stderr
@@ -187,7 +265,7 @@ def test_a_privileged_pod_runs_the_declared_image_only_in_a_lab_that_declares_it
 def test_workload_templates_are_refused_at_apply(declaring):
     template = json.loads(pod({"hostPID": True}))
     labels = {"app": "x"}
-    deployment = {
+    deployment: dict[str, Any] = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {"name": "host-pid"},
@@ -217,6 +295,18 @@ def test_workload_templates_are_refused_at_apply(declaring):
         },
     }
     refused_by_guard(create(declaring, json.dumps(cronjob)), "hostPath volumes are not allowed")
+    # A template's own annotations are read too.
+    deployment["metadata"]["name"] = "unconfined"
+    deployment["spec"]["template"] = {
+        "metadata": {
+            "labels": labels,
+            "annotations": {"container.apparmor.security.beta.kubernetes.io/c": "unconfined"},
+        },
+        "spec": json.loads(pod())["spec"],
+    }
+    refused_by_guard(
+        create(declaring, json.dumps(deployment)), "an unconfined AppArmor profile is not allowed"
+    )
 
 
 def test_kubectl_run_with_overrides_is_refused(plain):
