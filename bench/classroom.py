@@ -29,6 +29,7 @@ import datetime as dt
 import io
 import json
 import logging
+import math
 import os
 import random
 import signal
@@ -40,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from bare import BURST_APPLY, LAB, BareKubectl, BareSample, bare_burst, learner_shells, niceness_of
-from browser import Browser, Dashboard, Journey, attend, kind_of
+from browser import Browser, Dashboard, Journey, RunSample, attend, kind_of
 from classroom_report import chart_latency, chart_memory, goals_for, report
 from harness import ROOT, Bench, bench_stack, summary
 from probes import Probe, cpu_between, load_average, other_heavy_processes, server_side_mib
@@ -48,6 +49,7 @@ from probes import Probe, cpu_between, load_average, other_heavy_processes, serv
 RESULTS = ROOT / "bench" / "results"
 CORES = len(os.sched_getaffinity(0))
 COMPARED = ("get", "get | yq", "kustomize", "apply -k", "write")
+PAIR_WITHIN_S = 20.0  # how far apart in time a labapp run and its bare pair may start
 
 
 def create_workshop(capacity: int, title: str, instructor: str) -> str:
@@ -265,6 +267,7 @@ def figures_for_class(
         return round(by_kind[kind][measure][pct] / bare_by_kind[kind][measure][pct], 2)
 
     errors = [e for j in journeys for e in j.errors]
+    paired = {kind: paired_in_time(runs, bare, kind) for kind in COMPARED}
     return {
         "learners": learners,
         "completed": sum(j.completed_at is not None for j in journeys),
@@ -292,10 +295,45 @@ def figures_for_class(
             }
             for kind in COMPARED
         },
+        # Each labapp run with the bare run of its type nearest in time: the same
+        # moments of the class, weighted as labapp's own runs are (see paired_in_time).
+        "paired": paired,
         "get_type_first_byte_s": summary(
             [r.first_byte_s for r in runs if r.kind in ("get", "get | yq") and r.first_byte_s],
             with_p99=True,
         ),
+    }
+
+
+def paired_in_time(
+    runs: list[RunSample], bare: list[BareSample], kind: str, within_s: float = PAIR_WITHIN_S
+) -> dict[str, Any]:
+    """labapp's runs of `kind` beside bare kubectl at the same moments.
+
+    The bare sampler runs at an even pace, while learners cluster (they arrive
+    together, and reach the same step together), so bare's own p95 leaves out the
+    class's busiest moments more often than labapp's does. Here each labapp run
+    is paired with the bare run of its type that started nearest to it (within
+    `within_s`, else it is left out), and the two sides' p95 compared: the bare
+    figure weighted by when labapp's runs happened."""
+    mine = sorted((r for r in runs if r.kind == kind), key=lambda r: r.at)
+    theirs = sorted((s for s in bare if s.kind == kind), key=lambda s: s.at)
+    pairs = []
+    for run in mine:
+        nearest = min(theirs, key=lambda s: abs(s.at - run.at), default=None)
+        if nearest is not None and abs(nearest.at - run.at) <= within_s:
+            pairs.append((run, nearest))
+    labapp_done = summary([run.done_s for run, _ in pairs])
+    bare_done = summary([sample.done_s for _, sample in pairs])
+    ratio = labapp_done["p95"] / bare_done["p95"] if pairs else math.nan
+    return {
+        "within_s": within_s,
+        "pairs": len(pairs),
+        "of_runs": len(mine),
+        "bare_runs_used": len({id(sample) for _, sample in pairs}),
+        "labapp_done_s": labapp_done,
+        "bare_done_s": bare_done,
+        "ratio_done_p95": round(ratio, 2),
     }
 
 

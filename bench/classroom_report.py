@@ -33,9 +33,12 @@ def goals_for(figures: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "held": get["p50"] <= GOAL_GET_FIRST_BYTE_S["p50"]
             and get["p95"] <= GOAL_GET_FIRST_BYTE_S["p95"],
         },
-        "apply -k done p95 / bare p95": {
-            "value": f"{figures['ratios']['apply -k']['done_p95']}x",
-            "held": figures["ratios"]["apply -k"]["done_p95"] <= GOAL_APPLY_RATIO_P95,
+        # Judged against bare at the same moments (paired_in_time); the plain ratio of
+        # the two p95s is printed beside it.
+        "apply -k done p95 / bare p95, paired in time": {
+            "value": f"{figures['paired']['apply -k']['ratio_done_p95']}x "
+            f"(unpaired {figures['ratios']['apply -k']['done_p95']}x)",
+            "held": figures["paired"]["apply -k"]["ratio_done_p95"] <= GOAL_APPLY_RATIO_P95,
         },
         "server-side memory per learner": {
             "value": f"{per_learner:.2f} MiB",
@@ -81,6 +84,16 @@ def report(figures: dict[str, Any]) -> None:
                 f"   {figures['ratios'][kind]['done_p95']}x (n={bare['done_s']['n']})"
             )
         print(line)
+    print("  paired in time (each labapp run with the bare run of its type nearest to it):")
+    for kind, pair in figures.get("paired", {}).items():
+        if not pair["pairs"]:
+            continue
+        print(
+            f"    {kind:<12}done p95 {_ms(pair['labapp_done_s']['p95'])} ms, bare "
+            f"{_ms(pair['bare_done_s']['p95'])} ms: {pair['ratio_done_p95']}x "
+            f"({pair['pairs']} of {pair['of_runs']} runs paired, with {pair['bare_runs_used']} "
+            f"bare runs, within {pair['within_s']:g} s)"
+        )
     print("  on the server, p50/p95 ms: queue wait | kubectl | the worker around kubectl")
     for kind, parts in figures.get("server_time_s", {}).items():
         print(
