@@ -10,9 +10,10 @@ to its end, each step waited for until the page ticks it.
 
 Beside them, bare kubectl (bench/bare.py) runs the same commands with a
 learner's credentials and workspace but without labapp, in the same minutes, so
-each command type has a like-for-like ratio. Then the burst: every learner applies the same folder
-within 10 s. One class stays on for a soak, re-running the lab's commands at the
-same pace, with the resident memory of every process at its start and end.
+each command type has a like-for-like ratio. Then the burst: every learner
+applies the same folder within 10 s. One class stays on for a soak, re-running
+the lab's commands at the same pace, with the resident memory of every process
+at its start and end.
 
     .venv/bin/python bench/classroom.py                  # 100 (15-min soak), then 200
     .venv/bin/python bench/classroom.py --classes 20 --soak 0 --arrive 30   # a quick look
@@ -30,7 +31,6 @@ import io
 import json
 import logging
 import math
-import os
 import random
 import signal
 import sys
@@ -46,8 +46,10 @@ from classroom_report import chart_latency, chart_memory, goals_for, report
 from harness import ROOT, Bench, bench_stack, summary
 from probes import Probe, cpu_between, load_average, other_heavy_processes, server_side_mib
 
+from labapp.environment import env_worker_concurrency, usable_cores
+
 RESULTS = ROOT / "bench" / "results"
-CORES = len(os.sched_getaffinity(0))
+CORES = usable_cores()  # counted as settings count them
 COMPARED = ("get", "get | yq", "kustomize", "apply -k", "write")
 PAIR_WITHIN_S = 20.0  # how far apart in time a labapp run and its bare pair may start
 
@@ -316,8 +318,8 @@ def paired_in_time(
     is paired with the bare run of its type that started nearest to it (within
     `within_s`, else it is left out), and the two sides' p95 compared: the bare
     figure weighted by when labapp's runs happened."""
-    mine = sorted((r for r in runs if r.kind == kind), key=lambda r: r.at)
-    theirs = sorted((s for s in bare if s.kind == kind), key=lambda s: s.at)
+    mine = [r for r in runs if r.kind == kind]
+    theirs = [s for s in bare if s.kind == kind]
     pairs = []
     for run in mine:
         nearest = min(theirs, key=lambda s: abs(s.at - run.at), default=None)
@@ -465,8 +467,6 @@ def main() -> None:
     think = (low, high)
     sizes = [int(n) for n in args.classes.split(",")]
     # `make up`'s sizes, read before Django is set up (bench_stack sets it up).
-    from labapp.environment import env_worker_concurrency
-
     quick_default, slow_default = env_worker_concurrency(CORES)
     concurrency = args.concurrency or quick_default
     slow = slow_default if args.slow_concurrency < 0 else args.slow_concurrency

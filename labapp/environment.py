@@ -53,6 +53,11 @@ def env_int(name: str, default: int, environ: Mapping[str, str] | None = None) -
         raise ImproperlyConfigured(f"{name}={raw!r} is not an integer.") from None
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, as `nproc` counts them)."""
+    return len(os.sched_getaffinity(0))
+
+
 def env_worker_concurrency(cores: int, environ: Mapping[str, str] | None = None) -> tuple[int, int]:
     """The processes of the quick and the slow lane's workers (settings.py says why
     these defaults). One place, so that the benchmarks, which read them before Django

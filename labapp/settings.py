@@ -4,7 +4,6 @@ development default, so `make up` works on a fresh machine with nothing set."""
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
 import sys
 from pathlib import Path
@@ -19,6 +18,7 @@ from labapp.environment import (
     env_log_format,
     env_str,
     env_worker_concurrency,
+    usable_cores,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -164,7 +164,7 @@ CELERY_TASK_ROUTES = {
 # The slow lane's commands run at a lower priority and mostly wait, so it gets six
 # processes per core (12 on 2 cores: bench/results/classroom-nice10.json; at 4, a class of
 # 100 queued its applies for 14 s at the median), at most 32 (each takes ~100 MiB).
-_CORES = len(os.sched_getaffinity(0))
+_CORES = usable_cores()
 WORKER_CONCURRENCY, SLOW_WORKER_CONCURRENCY = env_worker_concurrency(_CORES)
 # Niceness of the processes of a slow command (an apply, a rollout): when the machine is
 # busy, pages and quick commands go first. Each command runs in a session of its own.

@@ -4,7 +4,6 @@ topology it describes, with the example settings and with an external cluster.""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 
-from labapp.environment import env_worker_concurrency
+from labapp.environment import env_worker_concurrency, usable_cores
 
 PLUGIN = Path.home() / ".docker" / "cli-plugins" / "docker-compose"
 SERVICES = {
@@ -146,7 +145,7 @@ def test_each_lane_worker_is_sized_as_make_up_sizes_it(config, service, lane, tm
     line = config["services"][service]["command"][-1].replace("$$", "$")
     assert "exec python -m celery" in line
     line = line.replace("exec python -m celery", "echo")
-    cores = len(os.sched_getaffinity(0))
+    cores = usable_cores()
     sizes = {"LABAPP_WORKER_CONCURRENCY": "3", "LABAPP_SLOW_WORKER_CONCURRENCY": "5"}
     for environ in ({}, sizes):
         ran = subprocess.run(

@@ -3,10 +3,9 @@ settings read it from this environment, for shell entry points (docker-compose.y
 
 from __future__ import annotations
 
-import os
 import sys
 
-from labapp.environment import env_worker_concurrency
+from labapp.environment import env_worker_concurrency, usable_cores
 
 
 def main(argv: list[str]) -> int:
@@ -14,7 +13,7 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1 or argv[0] not in lanes:
         print("usage: python -m labapp.ops.worker_size quick|slow", file=sys.stderr)
         return 2
-    sizes = env_worker_concurrency(len(os.sched_getaffinity(0)))
+    sizes = env_worker_concurrency(usable_cores())
     print(sizes[lanes.index(argv[0])])
     return 0
 
