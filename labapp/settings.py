@@ -64,6 +64,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Innermost and sync-only, so that every middleware above runs in one thread
+    # under ASGI instead of hopping to one per step (labapp/middleware.py).
+    "labapp.middleware.SyncRequestChain",
 ]
 
 ROOT_URLCONF = "labapp.urls"

@@ -122,6 +122,12 @@ class StepProgress(models.Model):
         return f"{self.step_id}: {self.state}"
 
     @property
+    def state_label(self) -> str:
+        """The state for people. The dashboard prints one per cell, and
+        get_state_display flattens the field's choices on every call."""
+        return str(self.State(self.state).label)
+
+    @property
     def outcomes(self) -> list[Outcome]:
         return [Outcome.from_dict(data) for data in self.last_outcomes]
 

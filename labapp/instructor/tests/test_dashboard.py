@@ -8,6 +8,7 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 import time
 
 import pytest
@@ -97,6 +98,17 @@ def test_twice_the_cohort_median_on_a_step_is_stuck(workshop, django_user_model)
     assert reasons["Amy"] == ""  # 9 minutes is under twice the median
     assert board.rows[0].enrolment.display_name == "Zed"
     assert board.steps[1].median == dt.timedelta(minutes=5)
+
+
+def test_each_cell_names_its_state_for_screen_readers(workshop, django_user_model, as_instructor):
+    ada = enrol(workshop, django_user_model, "Ada")
+    progress_record_outcomes(
+        user=ada.user, lab_id="tiny", step_id="label-namespace", outcomes=[PASS]
+    )
+    page = as_instructor.get(f"/teach/{workshop.join_code}/").content.decode()
+    hidden = re.findall(r'<span class="visually-hidden"> ([^<]*)</span></td>', page)
+    # Step 1 passed, step 2 is the one being worked on, step 3 is still ahead.
+    assert hidden == ["Passed", "Working", "not started"]
 
 
 def test_exports_have_one_row_per_learner_lab_and_step(workshop, django_user_model, as_instructor):
