@@ -170,8 +170,12 @@ CELERY_TASK_ROUTES = {
 _CORES = usable_cores()
 WORKER_CONCURRENCY, SLOW_WORKER_CONCURRENCY = env_worker_concurrency(_CORES)
 # Niceness of the processes of a slow command (an apply, a rollout): when the machine is
-# busy, pages and quick commands go first. Each command runs in a session of its own.
-SLOW_RUN_NICENESS = env_int("LABAPP_SLOW_RUN_NICENESS", 10)
+# busy, pages and quick commands go first. Each command runs in a session of its own,
+# and where the kernel shares CPU by session (autogroup), a session's niceness sets its
+# weight: at 10, a dozen applies together outweighed one get; at 19 they weigh about a
+# fifth of it. A class of 60 went from 182/433 to 159/287 ms for a get's first byte
+# (bench/results/classroom-nice19-60.json); the applies themselves were no slower.
+SLOW_RUN_NICENESS = env_int("LABAPP_SLOW_RUN_NICENESS", 19)
 WEB_WORKERS = env_int("LABAPP_WEB_WORKERS", _CORES)
 # A worker that consumes only the provisioning queue raises its niceness by this
 # much (0: not at all), so provisioning never competes with clicks for the CPU.
