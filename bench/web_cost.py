@@ -5,7 +5,8 @@ no server, no ASGI) and with the request chain as it was before SyncRequestChain
 
 Self-contained: boots its own control plane, Redis, workers and uvicorn in a temporary
 folder, starts one learner on the Baseline lab (a real sandbox), then asks each page
-`--requests` times, one at a time, from a keep-alive client. Server CPU is read from
+`--requests` times, one at a time, from a keep-alive client, and runs a `kubectl get` a
+quarter as often (its POST, then its output stream read to the end). Server CPU is read from
 /proc for each uvicorn process (one worker each, so one process serves). The client
 runs on the same machine; its own CPU is reported. Figures, not a timed test.
 
@@ -15,9 +16,11 @@ runs on the same machine; its own CPU is reported. Figures, not a timed test.
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import logging
 import os
+import re
 import resource
 import time
 from pathlib import Path
@@ -32,6 +35,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 HOPPING_SETTINGS = "web_cost_hopping"
 # 286 is htmx's "stop polling": the sandbox status answers it once the sandbox is ready.
 ANSWERED = (200, 286)
+RUN = "a get: POST and output stream"
+STREAM_URL = re.compile(r'sse-connect="(/runs/\d+/stream/[^"]*)"')
 
 
 def main() -> None:
@@ -40,7 +45,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=ROOT / "bench/results/web_cost.json")
     args = parser.parse_args()
     with bench_stack(web_workers=1) as bench:
-        cookie, pages = learner_pages()
+        cookie, pages, sandbox = learner_pages()
         hopping_url, hopping = start_hopping_server(bench)
         servers = {
             "uvicorn": (bench.url, uvicorn_pid(bench.stack)),
@@ -56,13 +61,23 @@ def main() -> None:
             row["before_over_now"] = round(row["before_ms"] / row["uvicorn_ms"], 2)
             figures["pages"][name] = row
             print(f"  {name}: {row}", flush=True)
+        # A command: its POST and its output stream read to `done`, as the run panel
+        # does. The worker's and kubectl's CPU are not uvicorn's and are not counted.
+        runs = max(1, args.requests // 4)
+        row = {
+            f"{server}_ms": runs_ms(url, pid, cookie, sandbox, runs)
+            for server, (url, pid) in servers.items()
+        }
+        row["before_over_now"] = round(row["before_ms"] / row["uvicorn_ms"], 2)
+        figures["pages"][RUN] = row
+        figures["runs"] = runs
         figures["client_cpu_s"] = round(own_cpu() - client_cpu_before, 2)
     report(figures)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(figures, indent=2))
 
 
-def learner_pages() -> tuple[str, dict[str, str]]:
+def learner_pages() -> tuple[str, dict[str, str], Any]:
     """A learner on the lab with a ready sandbox, and the pages their browser asks for."""
     from django.contrib.auth.models import User
     from django.test import Client
@@ -87,7 +102,8 @@ def learner_pages() -> tuple[str, dict[str, str]]:
         "step list refresh": f"/labs/{LAB}/refresh/",
         "lab page": f"/labs/{LAB}/",
     }
-    return client.cookies["sessionid"].value, pages
+    sandbox = Sandbox.objects.get(owner=user, state=Sandbox.State.READY)
+    return client.cookies["sessionid"].value, pages, sandbox
 
 
 def start_hopping_server(bench: Any) -> tuple[str, Any]:
@@ -139,18 +155,53 @@ def server_ms(url: str, pid: int, cookie: str, path: str, count: int) -> float:
         return round(1000 * (proc_cpu(pid) - before) / count, 2)
 
 
+def runs_ms(url: str, pid: int, cookie: str, sandbox: Any, count: int) -> float:
+    import httpx
+
+    command = f"kubectl -n {sandbox.namespaces['assets']} get pods"
+    with httpx.Client(base_url=url, cookies={"sessionid": cookie}, timeout=60) as client:
+        client.get("/")
+        csrf = client.cookies["csrftoken"]
+        for _ in range(2):
+            run_once(client, sandbox.slug, command, csrf)
+        before = proc_cpu(pid)
+        for _ in range(count):
+            run_once(client, sandbox.slug, command, csrf)
+        return round(1000 * (proc_cpu(pid) - before) / count, 2)
+
+
+def run_once(client: Any, slug: str, command: str, csrf: str) -> None:
+    posted = client.post(
+        f"/sandboxes/{slug}/runs/",
+        data={"command": command},
+        headers={"X-CSRFToken": csrf, "HX-Request": "true"},
+    )
+    assert posted.status_code == 202, posted.status_code
+    found = STREAM_URL.search(posted.text)
+    assert found, "no output stream in the run panel"
+    with client.stream("GET", html.unescape(found.group(1))) as stream:
+        for line in stream.iter_lines():
+            if line == "event: done":
+                return
+    raise AssertionError("the stream ended without `done`")
+
+
 def own_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 
 
 def report(figures: dict[str, Any]) -> None:
-    print(f"\nweb tier CPU per request, ms ({figures['requests']} requests each, one at a time)")
-    print(f"  {'page':24s} {'in process':>10s} {'uvicorn':>8s} {'as before':>10s}  before/now")
+    print(
+        f"\nweb tier CPU per request, ms ({figures['requests']} requests of each page, "
+        f"{figures['runs']} runs; one at a time)"
+    )
+    print(f"  {'page':30s} {'in process':>10s} {'uvicorn':>8s} {'as before':>10s}  before/now")
     for name, row in figures["pages"].items():
+        in_process = row.get("in_process_ms")
         print(
-            f"  {name:24s} {row['in_process_ms']:10.2f} {row['uvicorn_ms']:8.2f} "
-            f"{row['before_ms']:10.2f}  {row['before_over_now']:.2f}x"
+            f"  {name:30s} {'' if in_process is None else f'{in_process:.2f}':>10s} "
+            f"{row['uvicorn_ms']:8.2f} {row['before_ms']:10.2f}  {row['before_over_now']:.2f}x"
         )
     print(f"  the client's own CPU: {figures['client_cpu_s']} s")
 
