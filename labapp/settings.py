@@ -173,8 +173,10 @@ WORKER_CONCURRENCY, SLOW_WORKER_CONCURRENCY = env_worker_concurrency(_CORES)
 # busy, pages and quick commands go first. Each command runs in a session of its own,
 # and where the kernel shares CPU by session (autogroup), a session's niceness sets its
 # weight: at 10, a dozen applies together outweighed one get; at 19 they weigh about a
-# fifth of it. A class of 60 went from 182/433 to 159/287 ms for a get's first byte
-# (bench/results/classroom-nice19-60.json); the applies themselves were no slower.
+# fifth of it. A class of 100 saw a get's first byte at 194/471 ms (p50/p95), against
+# 218/740 and 306/1,137 in two runs at 10, and its applies stayed within 1.27x of bare
+# kubectl's (bench/results/classroom-nice19-100.json). From 40 to 60 learners the two
+# niceness values are within the runs' own noise (bench/README.md).
 SLOW_RUN_NICENESS = env_int("LABAPP_SLOW_RUN_NICENESS", 19)
 WEB_WORKERS = env_int("LABAPP_WEB_WORKERS", _CORES)
 # A worker that consumes only the provisioning queue raises its niceness by this
