@@ -4,10 +4,11 @@ only one left must be at the innermost, sync-only SyncRequestChain."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from asgiref.sync import async_to_sync
 from asgiref.testing import ApplicationCommunicator
 from django.core.handlers.asgi import ASGIHandler
 
@@ -53,7 +54,10 @@ def asgi_get(path: str) -> tuple[int, dict[bytes, bytes], bytes]:
         body = await communicator.receive_output(timeout=10)
         return start["status"], {k.lower(): v for k, v in start["headers"]}, body["body"]
 
-    return async_to_sync(exchange)()
+    # In a thread of its own: the browser tests' Playwright keeps an event loop
+    # running in this one, where asyncio.run and async_to_sync refuse to start.
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(asyncio.run, exchange()).result(timeout=30)
 
 
 @pytest.mark.django_db(transaction=True)
