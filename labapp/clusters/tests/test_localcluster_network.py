@@ -95,6 +95,22 @@ class Supervised:
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
 
+    def wait_idle(self) -> None:
+        """Until the supervisor's last recovery has ended: it walks every component
+        after the ones that failed, and one that a test stops meanwhile would be
+        restarted by that walk, not by the supervisor's own health checks."""
+        wait_for(
+            lambda: (
+                self.log_text()
+                .rstrip()
+                .splitlines()[-1]
+                .endswith(f"is ready: KUBECONFIG={self.cluster.kubeconfig_path}")
+            ),
+            timeout=60,
+            interval=0.25,
+            what="the supervisor to finish its recovery",
+        )
+
 
 @pytest.fixture(scope="module")
 def supervised(tmp_path_factory, toolchain: Toolchain) -> Iterator[Supervised]:
@@ -217,6 +233,7 @@ def test_a_component_that_dies_is_started_again(supervised: Supervised):
 @pytest.mark.cluster
 def test_a_component_that_hangs_is_restarted(supervised: Supervised):
     cluster = supervised.cluster
+    supervised.wait_idle()
     before = {row.name: row.pid for row in cluster.status()}
     os.kill(before["kwok"], signal.SIGSTOP)  # alive, but it answers nothing
     try:
