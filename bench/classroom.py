@@ -43,7 +43,7 @@ from typing import Any
 from bare import BURST_APPLY, LAB, BareKubectl, BareSample, bare_burst, learner_shells, niceness_of
 from browser import Browser, Dashboard, Journey, RunSample, attend, kind_of
 from classroom_report import chart_latency, chart_memory, goals_for, report
-from harness import ROOT, Bench, bench_stack, summary
+from harness import ROOT, Bench, bench_stack, session_for, summary
 from probes import Probe, cpu_between, load_average, other_heavy_processes, server_side_mib
 
 from labapp.environment import env_worker_concurrency, usable_cores
@@ -83,15 +83,6 @@ def instructor(username: str) -> Any:
     user = User.objects.create_user(username)
     instructor_grant(user=user)
     return user
-
-
-def session_for(user: Any) -> str:
-    """A signed-in session cookie, as the login form would give."""
-    from django.test import Client
-
-    client = Client()
-    client.force_login(user)
-    return client.cookies["sessionid"].value
 
 
 def fill_pool(code: str) -> dict[str, Any]:

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported for real only after django.setup()
+    from django.contrib.auth.models import User
+
     from labapp.clusters.localcluster import LocalCluster
     from labapp.ops.devstack import RedisServer, Stack
 
@@ -38,6 +40,15 @@ def summary(values: list[float], *, with_p99: bool = False) -> dict[str, float]:
     if with_p99:
         result["p99"] = round(percentile(values, 99), 4)
     return result
+
+
+def session_for(user: User) -> str:
+    """A signed-in session cookie for `user`, as the login form would give."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    return client.cookies["sessionid"].value
 
 
 @dataclass

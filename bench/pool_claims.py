@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness import ROOT, bench_stack, summary
+from harness import ROOT, bench_stack, session_for, summary
 
 
 def main() -> None:
@@ -140,7 +140,6 @@ def claim_many(code: str, lab_id: str, count: int, parallel: int) -> dict[str, A
 def begin_over_http(code: str, lab_id: str, count: int, base_url: str) -> dict[str, Any]:
     import httpx
     from django.contrib.auth.models import User
-    from django.test import Client
 
     from labapp.learning.services import workshop_join
     from labapp.sandboxes.models import Sandbox
@@ -150,13 +149,7 @@ def begin_over_http(code: str, lab_id: str, count: int, base_url: str) -> dict[s
     for number in range(count):
         user = User.objects.create_user(f"clicker{number}")
         workshop_join(user=user, join_code=code, display_name=f"Clicker {number}")
-        django_client = Client()
-        django_client.force_login(user)
-        http = httpx.Client(
-            base_url=base_url,
-            timeout=60,
-            cookies={"sessionid": django_client.cookies["sessionid"].value},
-        )
+        http = httpx.Client(base_url=base_url, timeout=60, cookies={"sessionid": session_for(user)})
         http.get("/")
         started = time.perf_counter()
         answer = http.post(

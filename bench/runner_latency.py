@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness import ROOT, bench_stack, summary
+from harness import ROOT, bench_stack, session_for, summary
 
 if TYPE_CHECKING:  # imported for real only after django.setup()
     from django.contrib.auth.models import User
@@ -72,18 +72,11 @@ def provision_many(count: int) -> tuple[dict[str, float], User, Sandbox]:
 
 def latency(user: User, sandbox: Sandbox, base_url: str, runs: int) -> dict[str, Any]:
     import httpx
-    from django.test import Client
 
     from labapp.clusters.tools import default_tools
     from labapp.sandboxes.services import sandbox_materialize
 
-    django_client = Client()
-    django_client.force_login(user)
-    http = httpx.Client(
-        base_url=base_url,
-        timeout=60,
-        cookies={"sessionid": django_client.cookies["sessionid"].value},
-    )
+    http = httpx.Client(base_url=base_url, timeout=60, cookies={"sessionid": session_for(user)})
     http.get("/")
     csrf = http.cookies["csrftoken"]
     namespace = sandbox.namespaces["assets"]

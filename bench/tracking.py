@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from unittest import mock
 
-from harness import ROOT, Bench, bench_stack, summary
+from harness import ROOT, Bench, bench_stack, session_for, summary
 from probes import (
     add_cpu,
     cpu_between,
@@ -156,7 +156,6 @@ def provision(prefix: str, numbers: range, *, window: int = 4) -> tuple[list[Lea
     """Start the lab for new learners, at most `window` sandboxes in flight (the
     provisioning worker takes 2 at a time), and wait until each is READY."""
     from django.contrib.auth.models import User
-    from django.test import Client
 
     from labapp.learning.services import lab_start
     from labapp.sandboxes.models import Sandbox
@@ -184,8 +183,6 @@ def provision(prefix: str, numbers: range, *, window: int = 4) -> tuple[list[Lea
                 continue
             owner = sandbox.owner
             assert owner is not None  # made for a learner, never pooled
-            client = Client()
-            client.force_login(owner)
             ready.append(
                 Learner(
                     number=number,
@@ -195,7 +192,7 @@ def provision(prefix: str, numbers: range, *, window: int = 4) -> tuple[list[Lea
                     slug=sandbox.slug,
                     namespace=sandbox.namespaces["shop"],
                     namespaces=dict(sandbox.namespaces),
-                    cookie=client.cookies["sessionid"].value,
+                    cookie=session_for(owner),
                 )
             )
             if sandbox.ready_at:

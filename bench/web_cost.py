@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness import ROOT, bench_stack
+from harness import ROOT, bench_stack, session_for
 from probes import proc_cpu
 
 LAB = "pss-baseline"
@@ -80,7 +80,6 @@ def main() -> None:
 def learner_pages() -> tuple[str, dict[str, str], Any]:
     """A learner on the lab with a ready sandbox, and the pages their browser asks for."""
     from django.contrib.auth.models import User
-    from django.test import Client
 
     from labapp.learning.services import lab_start
     from labapp.sandboxes.models import Sandbox
@@ -92,8 +91,6 @@ def learner_pages() -> tuple[str, dict[str, str], Any]:
         if time.monotonic() > deadline:
             raise SystemExit("the learner's sandbox was not ready within 300 s")
         time.sleep(0.5)
-    client = Client()
-    client.force_login(user)
     static = next((ROOT / "static" / "css").glob("*.css")).name
     pages = {
         "liveness (/healthz)": "/healthz",
@@ -103,7 +100,7 @@ def learner_pages() -> tuple[str, dict[str, str], Any]:
         "lab page": f"/labs/{LAB}/",
     }
     sandbox = Sandbox.objects.get(owner=user, state=Sandbox.State.READY)
-    return client.cookies["sessionid"].value, pages, sandbox
+    return session_for(user), pages, sandbox
 
 
 def start_hopping_server(bench: Any) -> tuple[str, Any]:
